@@ -1,0 +1,96 @@
+"""desired/authentik/*.yaml and desired/stalwart/*.yaml → canonical Resources.
+
+The providers for these systems own what the fields mean on the wire; this module only turns the
+validated YAML into Resources, checks what can be checked offline, and records where each came from.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ..model.resource import Origin, Resource
+from .diagnostics import Diagnostics
+from .yamlsource import YList, YMap
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+          "t": 1000**4, "tb": 1000**4, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+
+
+def parse_size(value: Any) -> int:
+    """'2 GiB' → 2147483648. Integers are bytes. Raises ValueError with a reason."""
+    if isinstance(value, bool):
+        raise ValueError("a size cannot be true/false")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a size cannot be negative")
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(value))
+    if not match or match.group(2).lower() not in _UNITS:
+        raise ValueError(f"{value!r} is not a size (examples: 500 MiB, 2 GiB, 1073741824)")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def _items(doc: YMap, section: str) -> list[tuple[YMap, Origin]]:
+    seq = doc.get(section) or YList()
+    return [(item, Origin("", pos.line, pos.col)) for item, pos in zip(seq, getattr(seq, "item_pos", []),
+                                                                      strict=False)]
+
+
+def load_authentik(doc: YMap, path: Path, file: str, diags: Diagnostics) -> list[Resource]:
+    out: list[Resource] = []
+    for item, o in _items(doc, "users"):
+        origin = Origin(file, o.line, o.col)
+        data: dict[str, Any] = {
+            "name": item["name"],
+            "email": str(item["email"]).strip().lower(),
+            "is_active": bool(item.get("active", True)),
+            "type": item.get("type", "internal"),
+            "path": item.get("path", "users"),
+            "groups": sorted(set(item.get("groups") or [])),
+        }
+        if "attributes" in item:
+            data["attributes"] = dict(item["attributes"])
+        meta = {"enrollment": dict(item["enrollment"])} if "enrollment" in item else {}
+        out.append(Resource("authentik.user", (str(item["username"]),), data, meta, origin))
+    for item, o in _items(doc, "groups"):
+        data = {"is_superuser": bool(item.get("is_superuser", False)), "parent": item.get("parent")}
+        if "attributes" in item:
+            data["attributes"] = dict(item["attributes"])
+        out.append(Resource("authentik.group", (str(item["name"]),), data, {}, Origin(file, o.line, o.col)))
+    return out
+
+
+def load_stalwart(doc: YMap, path: Path, file: str, diags: Diagnostics) -> list[Resource]:
+    out: list[Resource] = []
+    for item, o in _items(doc, "domains"):
+        data = {"description": item.get("description", "")}
+        out.append(Resource("stalwart.domain", (str(item["name"]).lower().rstrip("."),), data, {},
+                            Origin(file, o.line, o.col)))
+    for item, o in _items(doc, "accounts"):
+        origin = Origin(file, o.line, o.col)
+        data: dict[str, Any] = {
+            "type": item.get("type", "individual"),
+            "description": item.get("description", ""),
+            "emails": [str(e).strip().lower() for e in item["emails"]],
+            "roles": sorted(item.get("roles") or (["user"] if item.get("type", "individual") == "individual"
+                                                  else [])),
+            "member_of": sorted(item.get("member_of") or []),
+        }
+        if "members" in item:
+            data["members"] = sorted(str(x).lower() for x in item["members"])
+        if "quota" in item:
+            try:
+                data["quota"] = parse_size(item["quota"])
+            except ValueError as exc:
+                pos = item.where("quota")
+                diags.error(file, pos.line, pos.col, f"account {item['name']}: quota {exc}")
+                continue
+        meta = {"secret": item["secret"]} if "secret" in item else {}
+        out.append(Resource("stalwart.account", (str(item["name"]).lower(),), data, meta, origin))
+    for item, o in _items(doc, "dkim"):
+        data = {"algorithm": item.get("algorithm", "rsa"), "domain": str(item["domain"]).lower(),
+                "selector": item["selector"]}
+        out.append(Resource("stalwart.dkim", (str(item["id"]),), data, {}, Origin(file, o.line, o.col)))
+    return out

@@ -1,0 +1,63 @@
+"""Secrets by reference: `env:NAME` or `file:/path`. The value never reaches output or logs.
+
+A `Secret` prints as `Secret(env:NAME)`; only `.reveal()` hands out the value, and callers pass it
+straight to the client library that needs it. Error messages name the reference, never a value.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class SecretError(Exception):
+    pass
+
+
+def check_reference(ref: str) -> None:
+    """Raise SecretError if the reference is malformed or resolves to nothing (reads no content out)."""
+    scheme, _, name = ref.partition(":")
+    if scheme == "env":
+        if not name:
+            raise SecretError("secret reference 'env:' names no variable")
+        if not os.environ.get(name):
+            raise SecretError(f"secret env:{name} is not set (export {name}=… or use file:PATH)")
+    elif scheme == "file":
+        path = Path(name).expanduser()
+        if not name:
+            raise SecretError("secret reference 'file:' names no file")
+        if not path.is_file():
+            raise SecretError(f"secret file:{name} does not exist")
+        if path.stat().st_size == 0:
+            raise SecretError(f"secret file:{name} is empty")
+    else:
+        raise SecretError(f"secret reference must be env:NAME or file:PATH, got a value starting with "
+                          f"{scheme[:8]!r}; secrets never live in config or git")
+
+
+@dataclass(frozen=True)
+class Secret:
+    ref: str
+
+    def reveal(self) -> str:
+        check_reference(self.ref)
+        scheme, _, name = self.ref.partition(":")
+        if scheme == "env":
+            return os.environ[name]
+        try:
+            return Path(name).expanduser().read_text("utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SecretError(f"secret file:{name} cannot be read ({type(exc).__name__})") from None
+
+    def __repr__(self) -> str:
+        return f"Secret({self.ref})"
+
+    __str__ = __repr__
+
+
+def secret(value: object, where: str) -> Secret:
+    """A Secret from a config value, refusing anything that looks like an inline secret."""
+    if not isinstance(value, str) or not value.startswith(("env:", "file:")):
+        raise SecretError(f"{where}: must be a secret reference env:NAME or file:PATH (inline secrets are refused)")
+    return Secret(value)
