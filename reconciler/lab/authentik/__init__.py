@@ -5,8 +5,9 @@ Built from ../shared/reference/authentik-api.md and authentik-observed.md; see `
 
 from reconciler.lab.authentik.seed import SeedInfo, seed_today
 from reconciler.lab.authentik.server import AuthentikLab, html_fault
+from reconciler.lab.authentik.service import start_lab
 from reconciler.lab.authentik.store import AuthentikStore
 from reconciler.lab.authentik.versions import SUPPORTED, AuthentikVersion, Switches
 
 __all__ = ["SUPPORTED", "AuthentikLab", "AuthentikStore", "AuthentikVersion", "SeedInfo", "Switches",
-           "html_fault", "seed_today"]
+           "html_fault", "seed_today", "start_lab"]

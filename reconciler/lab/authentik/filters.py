@@ -179,6 +179,11 @@ def attributes_predicate(raw: str) -> Callable[[dict[str, Any]], bool] | None:
         lookup = "exact"
         if len(parts) > 1 and parts[-1] in _LOOKUPS:
             lookup = parts.pop()
+        if lookup in {"regex", "iregex"}:
+            try:  # PostgreSQL rejects a bad pattern whether or not any row has the key
+                re.compile(_text(operand))
+            except re.error as exc:
+                raise InternalError("invalid regular expression") from exc  # observed §2: 500
         clauses.append((parts, lookup, operand))
 
     def predicate(attributes: dict[str, Any]) -> bool:

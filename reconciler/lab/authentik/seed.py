@@ -29,8 +29,8 @@ RECONCILER_PERMISSIONS = ALL_PERMISSIONS - {"enable_group_superuser", "disable_g
 PEOPLE: tuple[tuple[str, str, bool], ...] = (
     ("administrator", "관리자", True),
     ("namgun18", "남근", True),
-    ("tsha", "차태수", False),
-    ("nahee14", "이나희", False),
+    ("tsha", "하태수", False),
+    ("nahee14", "나희", False),
     ("kkb", "김경본", False),
     ("olduser", "박예전", True),
 )
@@ -49,7 +49,7 @@ class SeedInfo:
     mail_group: uuid.UUID
 
 
-def seed_today(store: AuthentikStore, *, domain: str = "example.org",
+def seed_today(store: AuthentikStore, *, domain: str = "namgun.or.kr",
                start: datetime | None = None) -> SeedInfo:
     """Fill an empty store with today's state. ``start`` is when the install was set up."""
     start = start or datetime(2024, 3, 4, 9, 30, 12, 118734, tzinfo=UTC)

@@ -1,0 +1,34 @@
+"""``start_lab``: the Authentik emulator as a LabService for `reconciler lab`, the demo and tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reconciler.lab.authentik.seed import seed_today
+from reconciler.lab.authentik.server import AuthentikLab
+from reconciler.lab.authentik.store import ALL_PERMISSIONS
+from reconciler.lab.service import SimpleService, write_secret
+
+DEFAULT_VERSION = "2025.10.4"  # what the organisation runs (authentik-observed.md)
+
+
+def start_lab(workdir: Path, *, latency: float = 0.0, seed: bool = True, desired: Path | None = None,
+              version: str = DEFAULT_VERSION) -> SimpleService:
+    """Start a seeded (or empty) Authentik lab on 127.0.0.1; the target uses the reconciler's own
+    service-account token (no superuser-group permission), written to a 0600 file."""
+    lab = AuthentikLab(version, latency=latency)
+    if seed:
+        info = seed_today(lab.store)
+        token = info.reconciler_token
+    else:
+        robot = lab.store.new_user("reconciler", "reconciler", path="goauthentik.io/service-accounts",
+                                   type="service_account", permissions=ALL_PERMISSIONS)
+        token = lab.store.new_token(robot)
+    ref, _ = write_secret(workdir, "authentik-token", token)
+    lab.start()
+    target = {"kind": "authentik", "address": lab.url, "token": ref}
+    summary = (f"Authentik {version} emulator at {lab.url}/api/v3/ "
+               f"({len(lab.store.users)} users, {len(lab.store.groups)} groups)")
+    service = SimpleService(name="sso", target=target, control=lab.control, summary=summary, stopper=lab.stop)
+    service.lab = lab  # type: ignore[attr-defined]  # tests reach the store through it
+    return service
