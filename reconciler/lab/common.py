@@ -127,6 +127,7 @@ class LabHandler(BaseHTTPRequestHandler):
         return  # keep test output clean; the counter is the record
 
     def _dispatch(self, method: str) -> None:
+        self._body = None  # the handler lives as long as a kept-alive connection: forget the last body
         control = self.server.control
         path = self.path.split("?", 1)[0]
         control.count(method, path)
