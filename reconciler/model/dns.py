@@ -45,6 +45,10 @@ def zone_name(text: str) -> str:
 
 
 def _idna(text: str) -> str:
+    # A host name never holds whitespace or control characters; without this check "mail extra"
+    # would silently become the label "mail\032extra" (dnspython escapes, it does not refuse).
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise DnsValueError(f"invalid DNS name {text!r}: whitespace or control character")
     try:
         name = dns.name.from_unicode(text.rstrip(".") + ".")
     except (dns.name.LabelTooLong, dns.name.NameTooLong, dns.name.EmptyLabel) as exc:
@@ -119,7 +123,7 @@ def canonical_value(rtype: str, value: object, zone: str) -> str:
         return f"{_u16(pri, 'priority')} {_u16(wei, 'weight')} {_u16(port, 'port')} {target(str(tgt), zone)}"
     if rtype == "CAA":
         flags, tag, val = _fields(value, ("flags", "tag", "value"), 3)
-        flags_i = int(flags)
+        flags_i = _int(flags, "CAA flags")
         if not 0 <= flags_i <= 255:
             raise DnsValueError(f"CAA flags must be 0..255, got {flags}")
         tag_s = str(tag).lower()
@@ -144,19 +148,28 @@ def _fields(value: object, names: tuple[str, ...], count: int) -> tuple[object, 
         if missing:
             raise DnsValueError(f"missing field(s) {', '.join(missing)}")
         return tuple(value[n] for n in names)
-    parts = str(value).split(None, count - 1)
+    is_caa = names[-1] == "value"
+    # Only the CAA value (quoted) may hold spaces; MX/SRV with a field too many are an error, not a
+    # target name with a space in it.
+    parts = str(value).split(None, count - 1) if is_caa else str(value).split()
     if len(parts) != count:
         raise DnsValueError(f"expected {count} fields ({' '.join(names)}), got {value!r}")
-    if names[-1] == "value":  # CAA text form: strip the quotes of the last field
+    if is_caa:  # CAA text form: strip the quotes of the last field
         parts[-1] = parts[-1].strip().removeprefix('"').removesuffix('"')
     return tuple(parts)
 
 
-def _u16(value: object, what: str) -> int:
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool):
+        raise DnsValueError(f"{what} must be an integer, got {value!r}")
     try:
-        number = int(str(value))
+        return int(str(value))
     except ValueError as exc:
         raise DnsValueError(f"{what} must be an integer, got {value!r}") from exc
+
+
+def _u16(value: object, what: str) -> int:
+    number = _int(value, what)
     if not 0 <= number <= 65535:
         raise DnsValueError(f"{what} must be 0..65535, got {number}")
     return number
