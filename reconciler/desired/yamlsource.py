@@ -57,6 +57,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
     out.key_pos, out.value_pos = {}, {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if isinstance(key_node, yaml.ScalarNode) and not isinstance(key, str):
+            # Every key in these files is a name: keep the text as written. YAML 1.1 would turn a
+            # record named `on` into True, `1.10` (a reverse-zone name) into 1.1 and `010` into 8.
+            key = key_node.value
         if not isinstance(key, str | int | float | bool) and key is not None:
             raise yaml.constructor.ConstructorError(None, None, "mapping keys must be scalars",
                                                     key_node.start_mark)
