@@ -133,6 +133,8 @@ class Plan:
             raise ValueError("plan file was modified after it was saved (checksum mismatch)")
         return cls(changes=[Change.from_json(c) for c in obj["changes"]],
                    refusals=[Refusal(**r) for r in obj.get("refusals", [])],
+                   unmanaged=[(u["target"], Unmanaged(Resource.from_json(u["resource"]), u["reason"]))
+                              for u in obj.get("unmanaged", [])],
                    fingerprints=dict(obj["fingerprints"]), facts=dict(obj.get("facts", {})),
                    notes=list(obj.get("notes", [])), created=float(obj["created"]),
                    source=dict(obj.get("source", {})))
