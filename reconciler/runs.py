@@ -7,6 +7,7 @@ Exit codes (the same for every command, documented in `reconciler --help`):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -191,9 +192,24 @@ def report_apply(report: ApplyReport, plan: Plan, console: Console) -> int:
     return EXIT_OK
 
 
+def run_lock(cfg: configmod.Config, console: Console, command: str) -> contextlib.AbstractContextManager[Any]:
+    """One apply/drift at a time (triggers/lock.py); a busy lock is a UserError naming its holder."""
+    from .triggers import lock
+
+    return lock.guard(cfg, command, console.note, UserError)
+
+
 def apply(cfg: configmod.Config, console: Console, *, plan_file: Path | None, yes: bool, force: bool,
           targets: list[str] | None, confirm: Callable[[str], bool], trigger: str = "cli",
           source: dict[str, Any] | None = None) -> int:
+    with run_lock(cfg, console, "apply" + (f" {plan_file}" if plan_file else "")):
+        return _apply(cfg, console, plan_file=plan_file, yes=yes, force=force, targets=targets, confirm=confirm,
+                      trigger=trigger, source=source)
+
+
+def _apply(cfg: configmod.Config, console: Console, *, plan_file: Path | None, yes: bool, force: bool,
+           targets: list[str] | None, confirm: Callable[[str], bool], trigger: str = "cli",
+           source: dict[str, Any] | None = None) -> int:
     _check_targets(cfg, targets)
     desired = load_desired(cfg.desired, console)
     engine = _engine(cfg, desired, console, trigger, source)
@@ -245,6 +261,12 @@ def apply(cfg: configmod.Config, console: Console, *, plan_file: Path | None, ye
 def drift(cfg: configmod.Config, console: Console, *, as_json: bool, targets: list[str] | None,
           trigger: str = "timer", source: dict[str, Any] | None = None) -> int:
     """Read-only: record drift in the audit log; exit 2 when live differs from git."""
+    with run_lock(cfg, console, "drift"):
+        return _drift(cfg, console, as_json=as_json, targets=targets, trigger=trigger, source=source)
+
+
+def _drift(cfg: configmod.Config, console: Console, *, as_json: bool, targets: list[str] | None,
+           trigger: str = "timer", source: dict[str, Any] | None = None) -> int:
     _check_targets(cfg, targets)
     desired = load_desired(cfg.desired, console)
     engine = _engine(cfg, desired, console, trigger, source)

@@ -1,0 +1,122 @@
+"""Subcommands of the GitOps triggers: serve, watch, reconcile-commit, hook, drift-check."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .. import runs
+from ..runs import Console, UserError
+from .outcome import Outcome
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="HTTP endpoint for push webhooks, drift timer, /metrics, status page",
+                       description="Listen for push webhooks from Gitea/Forgejo, GitHub or GitLab (POST /webhook), "
+                                   "reconcile the tracked branch in the background, check drift periodically, "
+                                   "serve /healthz, /metrics and a status page on /. Settings: serve: in the config.")
+    p.set_defaults(handler=_serve)
+
+    p = sub.add_parser("watch", help="re-validate and re-diff desired/ on every save",
+                       description="Watch desired/; after each save (debounced) validate everything and show the "
+                                   "plan against the configured targets. Read-only; nothing is applied.")
+    p.add_argument("--offline", action="store_true", help="validate only; contact no target")
+    p.add_argument("--debounce-ms", type=int, default=150, help="quiet time before a check (default 150)")
+    p.set_defaults(handler=_watch)
+
+    p = sub.add_parser("reconcile-commit", help="fetch the tracked branch and apply its tip commit",
+                       description="Fetch git.branch from git.repository (fast-forward only), export that one commit's "
+                                   "desired/ and apply it, recording SHA, author and subject in the audit log. "
+                                   "A commit that fails validation is rejected whole. Uncommitted edits are "
+                                   "never applied.")
+    p.add_argument("commit", nargs="?", help="the pushed commit; refused unless the branch holds it")
+    p.add_argument("--accept-rewrite", action="store_true",
+                   help="accept a tip that does not descend from the last accepted commit (audited)")
+    p.add_argument("--wait", type=float, help="seconds to wait for another run's lock (default: lock.wait)")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON on the last line")
+    p.set_defaults(handler=_reconcile_commit)
+
+    p = sub.add_parser("hook", help="git server hook entry (post-receive)",
+                       description="Run from a bare repository's hooks/post-receive: reads '<old> <new> <ref>' lines "
+                                   "on stdin, reconciles a push to the tracked branch and prints the plan back to "
+                                   "the pusher. See deploy/git/post-receive.")
+    p.add_argument("hook_name", choices=["post-receive"])
+    p.add_argument("--wait", type=float, help="seconds to wait for another run's lock")
+    p.set_defaults(handler=_hook)
+
+    p = sub.add_parser("drift-check", help="drift check of the deployed commit, with notifications (timers)",
+                       description="Compare live state with the last applied commit (or desired/ without git:), "
+                                   "record drift in the audit log and notify. Exit 0 in sync, 2 drift, 1 error.")
+    p.add_argument("--wait", type=float, help="seconds to wait for another run's lock")
+    p.set_defaults(handler=_drift_check)
+
+
+def _runner(args: argparse.Namespace, console: Console) -> Any:
+    from .runner import Runner
+
+    return Runner(runs.load_config(args.config), console)
+
+
+def _serve(args: argparse.Namespace, console: Console) -> int:
+    from .serve import run_serve
+
+    return run_serve(runs.load_config(args.config), console)
+
+
+def _watch(args: argparse.Namespace, console: Console) -> int:
+    from .watch import run_watch
+
+    return run_watch(runs.load_config(args.config), console, offline=args.offline, debounce_ms=args.debounce_ms)
+
+
+def _finish(outcome: Outcome, console: Console, as_json: bool = False) -> int:
+    console.say(f"reconciler: {outcome.headline()}" + (f" (run {outcome.run_id})" if outcome.run_id else ""))
+    if as_json:
+        console.say(json.dumps(outcome.to_json(), ensure_ascii=False))
+    return outcome.exit_code
+
+
+def _reconcile_commit(args: argparse.Namespace, console: Console) -> int:
+    runner = _runner(args, console)
+    outcome = runner.reconcile("cli", expect=args.commit, accept_rewrite=args.accept_rewrite, wait=args.wait)
+    return _finish(outcome, console, args.json)
+
+
+def _hook(args: argparse.Namespace, console: Console) -> int:
+    from .gitsource import ZERO_SHA, scrub_git_env
+    from .runner import trigger_event
+
+    scrub_git_env()  # git set GIT_DIR & co. for the pushed repository; our clone is another one
+    runner = _runner(args, console)
+    if runner.source is None:
+        raise UserError("the config has no git: section; the hook cannot know which branch to reconcile")
+    tracked = runner.source.ref
+    updates = [line.split() for line in sys.stdin.read().splitlines() if line.strip()]
+    newest = None
+    for parts in updates:
+        if len(parts) != 3:
+            continue
+        old, new, ref = parts
+        if ref != tracked:
+            console.say(f"reconciler: {ref} is not the tracked branch {runner.source.branch}; nothing to do")
+            continue
+        if new == ZERO_SHA:
+            message = (f"branch {runner.source.branch} was deleted; deletion is never applied — the live systems "
+                       "keep the last applied commit")
+            console.say(f"reconciler: {message}")
+            trigger_event(runner.cfg, "trigger_rejected", trigger="git-hook", reason="branch deleted", ref=ref,
+                          before=old, message=message)
+            continue
+        newest = new
+    if newest is None:
+        return runs.EXIT_OK
+    console.say(f"reconciler: reconciling {runner.source.branch} at {newest[:12]} …")
+    outcome = runner.reconcile("git-hook", expect=newest, wait=args.wait)
+    return _finish(outcome, console)
+
+
+def _drift_check(args: argparse.Namespace, console: Console) -> int:
+    runner = _runner(args, console)
+    return _finish(runner.drift("timer", wait=args.wait), console)

@@ -1,0 +1,110 @@
+"""`reconciler watch`: while someone edits desired/, every save re-validates and re-diffs.
+
+watchfiles reports a batch of changes once the folder has been quiet for ``debounce`` milliseconds
+(an editor's save is often several events: temp file, rename, chmod), so one save gives one check.
+Each check validates the whole tree (file:line:col messages) and, when it is valid and ``offline``
+is off, reads the configured targets and prints the plan — read-only, no lock, no audit entries.
+Point the config at the lab (`reconciler lab` prints one) to try edits without touching anything real.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import watchfiles
+
+from ..audit import AuditLog
+from ..config import Config
+from ..desired import loader
+from ..engine import Engine, EngineError
+from ..providers.base import ProviderError
+from ..render import render_plan
+from ..runs import Console
+
+# Editors' scratch files: vim's swap files and its 4913 write probe, emacs locks and backups.
+IGNORED_SUFFIXES = (".swp", ".swx", ".swo", "~", ".tmp", ".bak")
+
+
+@dataclass
+class WatchResult:
+    valid: bool
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    changes: int | None = None  # None when not diffed (invalid, offline, or a target failed)
+    problem: str | None = None
+    elapsed: float = 0.0
+    changed_files: list[str] = field(default_factory=list)
+
+
+def yaml_filter(change: watchfiles.Change, path: str) -> bool:
+    name = Path(path).name
+    if name.startswith((".#", "#")) or name.endswith(IGNORED_SUFFIXES) or name == "4913":
+        return False
+    return name.endswith((".yaml", ".yml")) or change == watchfiles.Change.deleted
+
+
+def check(cfg: Config, console: Console, *, offline: bool, changed: list[str] | None = None) -> WatchResult:
+    start = time.monotonic()
+    result = WatchResult(valid=False, changed_files=list(changed or []))
+    state = loader.load(cfg.desired, base=cfg.desired.parent, check_secrets=not offline)
+    result.valid = state.ok
+    result.errors = [str(d) for d in state.diagnostics.errors]
+    result.warnings = [str(d) for d in state.diagnostics.warnings]
+    stamp = time.strftime("%H:%M:%S")
+    if changed:
+        console.say(f"── {stamp} {', '.join(changed)}")
+    else:
+        console.say(f"── {stamp} watching {cfg.desired}")
+    for line in result.errors + result.warnings:
+        console.say(line)
+    if not state.ok:
+        console.say(f"invalid: {len(result.errors)} error(s); not diffed")
+    elif offline:
+        console.say(f"valid: {len(state.files)} file(s), {len(state.resources)} object(s)")
+    else:
+        engine = Engine(cfg, state, trigger="watch", audit=AuditLog(cfg.audit_log))
+        try:
+            plan, _ = engine.plan()
+            result.changes = len(plan.changes)
+            console.say(render_plan(plan, color=console.color))
+        except (EngineError, ProviderError) as exc:
+            result.problem = str(exc)
+            console.say(f"cannot diff: {exc}")
+        finally:
+            engine.close()
+    result.elapsed = time.monotonic() - start
+    return result
+
+
+def run_watch(cfg: Config, console: Console, *, offline: bool = False, debounce_ms: int = 150,
+              stop: threading.Event | None = None, on_result: Callable[[WatchResult], None] | None = None) -> int:
+    folder = cfg.desired
+    if not folder.is_dir():
+        console.error(f"{folder}: desired-state folder does not exist")
+        return 1
+    first = check(cfg, console, offline=offline)
+    if on_result:
+        on_result(first)
+    console.note(f"watch: re-checking on every save under {folder} (Ctrl-C to stop)")
+    try:
+        for changes in watchfiles.watch(folder, watch_filter=yaml_filter, debounce=debounce_ms, step=30,
+                                        stop_event=stop, rust_timeout=500, yield_on_timeout=False,
+                                        raise_interrupt=False):
+            names = sorted({_rel(Path(p), folder) for _, p in changes})
+            result = check(cfg, console, offline=offline, changed=names)
+            if on_result:
+                on_result(result)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _rel(path: Path, folder: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(path)
