@@ -32,6 +32,9 @@ from typing import Any
 
 GENESIS = "0" * 64
 SECRET_KEYS = {"password", "secret", "secrets", "token", "key_secret", "api_key", "authorization"}
+# Any key containing one of these is redacted too (e.g. admin_password, AUTHENTIK_TOKEN, tsig_secret).
+SECRET_PARTS = ("password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "private_key",
+                "credential")
 
 
 def _hash(entry: dict[str, Any]) -> str:
@@ -39,9 +42,14 @@ def _hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+def _secret_key(key: object) -> bool:
+    low = str(key).lower()
+    return low in SECRET_KEYS or any(part in low for part in SECRET_PARTS)
+
+
 def redact(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: ("[redacted]" if str(k).lower() in SECRET_KEYS else redact(v)) for k, v in value.items()}
+        return {k: ("[redacted]" if _secret_key(k) else redact(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
@@ -67,6 +75,12 @@ class AuditLog:
             last, torn = _tail(fd)
             seq = last["seq"] + 1 if last else 1
             prev = last["hash"] if last else GENESIS
+            if torn is not None and _complete(torn, prev):
+                # Killed between the entry and its newline: the entry itself is whole and chained.
+                os.write(fd, b"\n")
+                os.fsync(fd)
+                last, torn = json.loads(torn), None
+                seq, prev = last["seq"] + 1, last["hash"]
             if torn is not None:
                 os.write(fd, b"\n")
                 repair = {"seq": seq, "ts": time.time(), "run": run, "event": "torn_tail",
@@ -98,6 +112,18 @@ class AuditLog:
 def _write(fd: int, entry: dict[str, Any]) -> None:
     os.write(fd, json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
     os.fsync(fd)
+
+
+def _complete(raw: bytes, prev: str) -> bool:
+    """True if ``raw`` is a whole entry that chains onto ``prev`` (only its newline is missing)."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return False
+    if not isinstance(entry, dict) or "hash" not in entry or entry.get("prev") != prev:
+        return False
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    return _hash(body) == entry["hash"]
 
 
 def _tail(fd: int) -> tuple[dict[str, Any] | None, bytes | None]:
@@ -155,8 +181,12 @@ def verify_bytes(data: bytes) -> VerifyReport:
             if is_last:  # an interrupted write; the next append repairs and records it
                 report.torn += 1
                 continue
-            nxt = json.loads(lines[number]) if number < len(lines) and lines[number].strip() else {}
-            if nxt.get("event") == "torn_tail" and nxt.get("torn_sha256") == hashlib.sha256(raw).hexdigest():
+            try:
+                nxt = json.loads(lines[number]) if number < len(lines) and lines[number].strip() else {}
+            except ValueError:
+                nxt = {}
+            if isinstance(nxt, dict) and nxt.get("event") == "torn_tail" \
+                    and nxt.get("torn_sha256") == hashlib.sha256(raw).hexdigest():
                 report.torn += 1
                 continue
             report.problems.append(f"line {number}: not valid JSON")
@@ -174,7 +204,8 @@ def verify_bytes(data: bytes) -> VerifyReport:
         if entry.get("seq") != expected_seq:
             report.problems.append(f"line {number}: sequence {entry.get('seq')} where {expected_seq} was expected")
         prev = claimed
-        expected_seq = int(entry.get("seq", expected_seq)) + 1
+        seq = entry.get("seq")
+        expected_seq = (seq if isinstance(seq, int) and not isinstance(seq, bool) else expected_seq) + 1
         report.entries += 1
         run = entry.get("run")
         if entry.get("event") == "run_start" and run:
