@@ -427,7 +427,10 @@ def _convert(inputs: list[Any], depth: int, compress: bool) -> str | None:
 
 
 def pipeline_to_json(items: Iterable[Any], *, depth: int = 2, compress: bool = False) -> str | None:
-    """``items | ConvertTo-Json``: one object is emitted bare, several as an array, none as nothing."""
+    """``items | ConvertTo-Json``: one object is emitted bare, several as an array, none as nothing.
+
+    ``items`` are the pipeline objects after PowerShell unrolled any array written to the pipeline.
+    """
     return _convert(list(items), depth, compress)
 
 
