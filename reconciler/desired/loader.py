@@ -19,7 +19,8 @@ from ..secrets import SecretError, check_reference
 from . import schema
 from .diagnostics import Diagnostics
 from .dns import load_zone
-from .identity import load_authentik, load_stalwart
+from .authentik import check_authentik, load_authentik
+from .identity import load_stalwart
 from .yamlsource import YamlError, YMap, load_file
 
 SectionLoader = Callable[[YMap, Path, str, Diagnostics], list[Resource]]
@@ -123,6 +124,7 @@ def _cross_checks(state: DesiredState, check_secrets: bool) -> None:
         domain = address.rsplit("@", 1)[-1]
         return any(domain == z or domain.endswith("." + z) for z in domains)
 
+    check_authentik(state.resources, state.diagnostics)
     groups = {r.key[0] for r in state.of_kind("authentik.group")}
     users = state.of_kind("authentik.user")
     by_folded: dict[str, Resource] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from reconciler.lab.authentik.seed import seed_today
@@ -17,16 +18,24 @@ def start_lab(workdir: Path, *, latency: float = 0.0, seed: bool = True, desired
     """Start a seeded (or empty) Authentik lab on 127.0.0.1; the target uses the reconciler's own
     service-account token (no superuser-group permission), written to a 0600 file."""
     lab = AuthentikLab(version, latency=latency)
+    stage: str | None = None
     if seed:
         info = seed_today(lab.store)
         token = info.reconciler_token
+        stage = str(info.email_stage)
     else:
+        lab.store.recovery_flow_slug = "default-recovery-flow"
+        stage_uuid = uuid.uuid4()
+        lab.store.email_stages.add(stage_uuid)
+        stage = str(stage_uuid)
         robot = lab.store.new_user("reconciler", "reconciler", path="goauthentik.io/service-accounts",
                                    type="service_account", permissions=ALL_PERMISSIONS)
         token = lab.store.new_token(robot)
     ref, _ = write_secret(workdir, "authentik-token", token)
     lab.start()
-    target = {"kind": "authentik", "address": lab.url, "token": ref}
+    target: dict[str, object] = {"kind": "authentik", "address": lab.url, "token": ref}
+    if stage:
+        target["email_stage"] = stage  # the seeded email stage, for enrollment: recovery_email
     summary = (f"Authentik {version} emulator at {lab.url}/api/v3/ "
                f"({len(lab.store.users)} users, {len(lab.store.groups)} groups)")
     service = SimpleService(name="sso", target=target, control=lab.control, summary=summary, stopper=lab.stop)
