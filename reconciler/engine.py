@@ -21,6 +21,7 @@ from .model.resource import Ref, Resource, canonical_json, fingerprint
 from .plan import Change, Plan, Refusal
 from .providers import base
 from .providers.base import ChangeResult, LiveState, Provider, ProviderError, Scope
+from .secrets import referenced_values, scrub
 
 
 class EngineError(Exception):
@@ -73,6 +74,13 @@ class Engine:
         self._factory = provider_factory
         self._providers: dict[str, Provider] = {}
         self._started = False
+        self._secrets: list[str] | None = None
+
+    def scrub(self, text: str) -> str:
+        """Error text with the value of every configured secret removed (a second line of defence)."""
+        if self._secrets is None:
+            self._secrets = [v for t in self.config.targets.values() for v in referenced_values(t.options)]
+        return scrub(text, self._secrets)
 
     # ------------------------------------------------------------------------------------ providers
     def provider(self, name: str) -> Provider:
@@ -80,10 +88,10 @@ class Engine:
             target = self.config.targets[name]
             try:
                 self._providers[name] = self._factory(target)
-            except ProviderError:
-                raise
+            except ProviderError as exc:
+                raise ProviderError(name, self.scrub(str(exc)).removeprefix(f"{name}: ")) from None
             except Exception as exc:  # config errors inside a provider constructor
-                raise ProviderError(name, f"{type(exc).__name__}: {exc}") from None
+                raise ProviderError(name, self.scrub(f"{type(exc).__name__}: {exc}")) from None
         return self._providers[name]
 
     def close(self) -> None:
@@ -141,9 +149,9 @@ class Engine:
                 self.progress(f"reading {name}", 1, 1)
                 return name, live, None
             except ProviderError as exc:
-                return name, None, str(exc)
+                return name, None, self.scrub(str(exc))
             except Exception as exc:
-                return name, None, f"{name}: unexpected {type(exc).__name__}: {exc}"
+                return name, None, self.scrub(f"{name}: unexpected {type(exc).__name__}: {exc}")
 
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
             for name, live, error in pool.map(read_one, names):
@@ -152,6 +160,14 @@ class Engine:
                 if error is not None:
                     errors[name] = error
         return lives, errors
+
+    def _with_ref_sources(self, assignment: dict[str, list[Resource]], names: Sequence[str]) -> list[str]:
+        """``names`` plus the targets their Refs point at: a DKIM value is needed even when only the
+        DNS target is diffed or verified (``--target dc1``)."""
+        kinds = {v.source for n in names for r in assignment.get(n, [])
+                 for v in (r.data.get("values") or []) if isinstance(v, Ref)}
+        extra = [n for n, t in self.config.targets.items() if t.kind in kinds and n not in names]
+        return [*names, *sorted(extra)]
 
     def resolve(self, assignment: dict[str, list[Resource]], lives: dict[str, LiveState]) -> list[str]:
         """Replace Ref values (e.g. a DKIM key held by Stalwart) with what their provider reports."""
@@ -175,7 +191,7 @@ class Engine:
                     try:
                         new_values.append(self.provider(source).resolve(value))  # type: ignore[attr-defined]
                     except ProviderError as exc:
-                        problems.append(f"{res.ident} ({res.origin}): {exc}")
+                        problems.append(self.scrub(f"{res.ident} ({res.origin}): {exc}"))
                 data = {**res.data, "values": sorted(set(new_values))}
                 resources[i] = Resource(res.kind, res.key, data, {**res.meta, "resolved_from": [
                     str(v) for v in values if isinstance(v, Ref)]}, res.origin)
@@ -185,7 +201,7 @@ class Engine:
     def plan(self, names: Sequence[str] | None = None) -> tuple[Plan, dict[str, LiveState]]:
         assignment = self.assign()
         names = [n for n in (names or assignment) if n in assignment]
-        lives, errors = self.read(assignment, names)
+        lives, errors = self.read(assignment, self._with_ref_sources(assignment, names))
         if errors:
             raise EngineError("\n".join(errors[n] for n in sorted(errors)))
         problems = self.resolve(assignment, lives)
@@ -241,6 +257,9 @@ class Engine:
             except Exception as exc:
                 results = [ChangeResult(c.id, False, error=f"{name}: unexpected {type(exc).__name__}: {exc}",
                                         skipped=True) for c in changes]
+            for result in results:
+                if result.error:
+                    result.error = self.scrub(result.error)
             known = {r.change_id for r in results}
             results += [ChangeResult(c.id, False, error="provider returned no result", skipped=True)
                         for c in changes if c.id not in known]
@@ -260,19 +279,20 @@ class Engine:
         applied = [c for c in plan.changes if c.id in ok_ids]
         names = sorted({c.target for c in applied})
         assignment = self.assign()
-        fresh = {n: list(assignment[n]) for n in names}
-        lives, errors = self.read(fresh, names)
+        readers = self._with_ref_sources(assignment, names)
+        fresh = {n: list(assignment[n]) for n in readers}
+        lives, errors = self.read(fresh, readers)
         failures = [f"verify: {errors[n]}" for n in sorted(errors)]
-        self.resolve(fresh, lives)
-        for name in lives:
+        failures += [f"verify: {p}" for p in self.resolve(fresh, lives)]
+        for name in [n for n in names if n in lives]:
             provider = self.provider(name)
             target = self.config.targets[name]
             remaining, _ = planmod.diff_target(provider, fresh[name], lives[name], target.policies)
             keys = {(c.kind, c.key) for c in applied if c.target == name}
             for change in remaining:
                 if (change.kind, change.key) in keys:
-                    failures.append(f"verify: {name}: {change.ident} still differs after apply "
-                                    f"({change.op} {', '.join(change.fields)})".rstrip(" ()"))
+                    what = " ".join([change.op, *change.fields])  # e.g. "update values", or just "create"
+                    failures.append(f"verify: {name}: {change.ident} still differs after apply ({what})")
             extra = getattr(provider, "verify_published", None)
             if callable(extra):
                 failures.extend(f"verify: {name}: {m}" for m in extra([c for c in applied if c.target == name]))

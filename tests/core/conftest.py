@@ -11,6 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .world import world  # noqa: F401 - the `world` fixture for engine, CLI and secret tests
+
 REPO = Path(__file__).resolve().parents[2]
 
 
