@@ -61,3 +61,31 @@ def secret(value: object, where: str) -> Secret:
     if not isinstance(value, str) or not value.startswith(("env:", "file:")):
         raise SecretError(f"{where}: must be a secret reference env:NAME or file:PATH (inline secrets are refused)")
     return Secret(value)
+
+
+def referenced_values(options: object) -> list[str]:
+    """The values behind every secret reference in a target's options (unset ones are skipped).
+
+    Only for ``scrub``: a provider's error text that quotes a secret (a library that prints a URL with
+    credentials, say) is cleaned before it reaches output or the audit log. Never printed itself.
+    """
+    out: list[str] = []
+    if isinstance(options, dict):
+        for value in options.values():
+            out.extend(referenced_values(value))
+    elif isinstance(options, list | tuple):
+        for value in options:
+            out.extend(referenced_values(value))
+    elif isinstance(options, str) and options.startswith(("env:", "file:")):
+        try:
+            out.append(Secret(options).reveal())
+        except SecretError:
+            pass
+    return [v for v in out if v]
+
+
+def scrub(text: str, values: list[str] | tuple[str, ...] | set[str]) -> str:
+    """``text`` with every known secret value replaced (longest first, so no fragment survives)."""
+    for value in sorted({v for v in values if v}, key=len, reverse=True):
+        text = text.replace(value, "[secret]")
+    return text
