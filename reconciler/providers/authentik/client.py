@@ -112,7 +112,12 @@ class Connection:
             else:
                 message = f"{what}: {status} {detail or exc.reason or ''}".rstrip()
             return AuthentikError(message, status=status, body=body)
-        if isinstance(exc, urllib3.exceptions.TimeoutError | urllib3.exceptions.ReadTimeoutError):
+        if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+            exc = exc.reason
+        if isinstance(exc, urllib3.exceptions.NewConnectionError):  # a subclass of ConnectTimeoutError
+            return AuthentikError(f"{what}: cannot reach Authentik at {self.address} (connection refused)",
+                                  transport=True)
+        if isinstance(exc, urllib3.exceptions.TimeoutError):
             return AuthentikError(f"{what}: no answer from {self.address} within {self.timeout:g}s",
                                   transport=True)
         if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
