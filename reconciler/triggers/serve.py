@@ -325,7 +325,7 @@ class Service:
         except SecretError as exc:
             self.console.error(str(exc))
             return 500, {"error": "the server cannot read its webhook secret; see its log"}
-        base = {"forge": delivery.forge, "event": delivery.event, "delivery": delivery.delivery, "peer": peer}
+        base = {"forge": delivery.forge, "forge_event": delivery.event, "delivery": delivery.delivery, "peer": peer}
         if self.seen_before(delivery.delivery):
             self.metrics.webhooks.labels("duplicate").inc()
             trigger_event(self.cfg, "webhook", result="duplicate", **base)
@@ -466,7 +466,11 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 self._discard(length)
                 return
             body = self.rfile.read(length)
-            status, answer = service.handle_webhook(self.headers, body, self.client_address[0])
+            try:
+                status, answer = service.handle_webhook(self.headers, body, self.client_address[0])
+            except Exception as exc:  # answer, and say why in the service's log, never in the reply
+                service.console.error(f"webhook handling failed: {type(exc).__name__}: {exc}")
+                status, answer = 500, {"error": "internal error; see the service log"}
             self._json(status, answer)
 
         def handle_expect_100(self) -> bool:

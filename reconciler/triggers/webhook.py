@@ -100,7 +100,8 @@ def authenticate(headers: Mapping[str, str], body: bytes, secrets: Mapping[str, 
             raise WebhookRefused(401, "no secret", f"{forge} deliveries are not accepted: no secret is configured "
                                                    "for them")
         if forge == "gitlab":
-            good = hmac.compare_digest(presented.encode("utf-8", "replace"), key)
+            # http.server hands header values over as latin-1 text: that recovers the bytes sent
+            good = hmac.compare_digest(presented.encode("latin-1", "replace"), key)
         else:
             expected = hmac_hex(key, body)
             if forge == "github":
