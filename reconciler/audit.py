@@ -88,7 +88,8 @@ class AuditLog:
                 repair["hash"] = _hash(repair)
                 _write(fd, repair)
                 seq, prev = seq + 1, repair["hash"]
-            entry = {"seq": seq, "ts": time.time(), "run": run, "event": event, **redact(fields), "prev": prev}
+            entry = {"seq": seq, "ts": time.time(), "run": run, "event": event, **_plain(redact(fields)),
+                     "prev": prev}
             entry["hash"] = _hash(entry)
             _write(fd, entry)
             return entry
@@ -107,6 +108,12 @@ class AuditLog:
 
     def verify(self) -> VerifyReport:
         return verify_bytes(self.path.read_bytes() if self.path.exists() else b"")
+
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields as JSON reads them back (tuples → lists, anything else → str), so the hash computed now
+    is the hash verify computes later, and an odd value in a provider's detail never aborts a run."""
+    return json.loads(json.dumps(fields, ensure_ascii=False, default=str))
 
 
 def _write(fd: int, entry: dict[str, Any]) -> None:

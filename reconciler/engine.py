@@ -254,9 +254,10 @@ class Engine:
                 results = self.provider(name).apply(changes, step)
             except ProviderError as exc:
                 results = [ChangeResult(c.id, False, error=str(exc), skipped=True) for c in changes]
-            except Exception as exc:
-                results = [ChangeResult(c.id, False, error=f"{name}: unexpected {type(exc).__name__}: {exc}",
-                                        skipped=True) for c in changes]
+            except Exception as exc:  # raised mid-batch: what went in is unknown until the next read
+                results = [ChangeResult(c.id, False, error=f"{name}: outcome unknown, the provider failed with "
+                                        f"{type(exc).__name__}: {exc}; the next diff shows what is live")
+                           for c in changes]
             for result in results:
                 if result.error:
                     result.error = self.scrub(result.error)

@@ -126,11 +126,20 @@ class Plan:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Plan:
+        if not isinstance(obj, dict):
+            raise ValueError("not a plan (expected a JSON object saved by `reconciler diff --out`)")
         if obj.get("format") != PLAN_FORMAT:
             raise ValueError(f"unsupported plan format {obj.get('format')!r}")
         expected = obj.get("checksum")
         if expected != _checksum({k: v for k, v in obj.items() if k != "checksum"}):
             raise ValueError("plan file was modified after it was saved (checksum mismatch)")
+        try:
+            return cls._from_checked(obj)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a well-formed checksum, a bad body
+            raise ValueError(f"plan file is malformed ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _from_checked(cls, obj: dict[str, Any]) -> Plan:
         return cls(changes=[Change.from_json(c) for c in obj["changes"]],
                    refusals=[Refusal(**r) for r in obj.get("refusals", [])],
                    unmanaged=[(u["target"], Unmanaged(Resource.from_json(u["resource"]), u["reason"]))

@@ -40,6 +40,7 @@ class FakeServer:
     leak: bool = False  # errors quote the password, as a careless client library might
     fail_on: set[Key] = field(default_factory=set)  # changes to these keys fail
     lie: bool = False  # apply reports success and changes nothing
+    crash_apply: int | None = None  # apply raises after this many changes went in
     barrier: threading.Barrier | None = None
     dkim: dict[str, str] = field(default_factory=dict)  # Ref id → TXT value, for resolve()
     reads: int = 0
@@ -109,6 +110,8 @@ class FakeProvider(BaseProvider):
         results: list[ChangeResult] = []
         failed = False
         for done, change in enumerate(changes, start=1):
+            if server.crash_apply is not None and done > server.crash_apply:
+                raise ConnectionResetError("connection reset by peer")
             key = (change.kind, change.key)
             if failed:
                 results.append(ChangeResult(change.id, False, error="not attempted: an earlier change failed",

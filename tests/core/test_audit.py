@@ -224,6 +224,15 @@ def test_secret_named_fields_are_redacted(tmp_path: Path) -> None:
     assert log.verify().ok
 
 
+def test_odd_values_are_stored_as_text_and_still_verify(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    entry = log.append("change_result", "r1", detail={"raw": b"\x00\xff", "key": ("a", "b"), "when": Path("/x")})
+    assert entry["detail"] == {"raw": "b'\\x00\\xff'", "key": ["a", "b"], "when": "/x"}
+    log.append("run_end", "r1")
+    assert log.verify().ok
+    assert log.entries()[0] == entry
+
+
 # ------------------------------------------------------------------------------------- concurrency
 
 def _append_many(path: str, who: str, count: int) -> None:

@@ -162,6 +162,22 @@ def test_partial_apply_failure(world: World, capsys: pytest.CaptureFixture[str])
     assert world.audit.verify().ok
 
 
+def test_provider_raising_mid_apply_leaves_the_outcome_unknown(world: World,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    world.dc1.crash_apply = 2  # two changes went in, then the connection dropped
+    code, out, _ = run(world, capsys, "apply", "--yes", "--target", "dc1")
+    assert code == 1
+    failed = [line for line in out.splitlines() if line.startswith("  FAILED")]
+    assert len(failed) == 6 and all("outcome unknown" in line and "ConnectionResetError" in line for line in failed)
+    assert "NOT applied" not in out  # two of them did go in: "not applied" would be false
+    results = [e for e in events(world) if e["event"] == "change_result"]
+    assert len(results) == 6 and all(e["ok"] is False and e["skipped"] is False for e in results)
+    assert len(world.dc1.applied) == 2
+    world.dc1.crash_apply = None
+    code, out, _ = run(world, capsys, "apply", "--yes", "--target", "dc1")
+    assert code == 0 and out.count("  applied  ") == 4  # the next run converges from what is live
+
+
 def test_verify_catches_a_provider_that_changes_nothing(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     world.sync()
     world.dc1.put(rr(ZONE, "mail", "A", "10.9.9.9"))

@@ -11,7 +11,7 @@ import pytest
 from reconciler.config import DEFAULT_POLICIES, Target
 from reconciler.model import dns as m
 from reconciler.model.resource import GUARD, Resource
-from reconciler.plan import Change, Plan, Refusal, check_safety, diff_target
+from reconciler.plan import Change, Plan, Refusal, _checksum, check_safety, diff_target
 from reconciler.providers.base import BaseProvider, LiveState, Unmanaged
 
 ZONE = "namgun.or.kr"
@@ -305,4 +305,15 @@ def test_plan_format_is_checked() -> None:
     body = sample_plan().to_json()
     body["format"] = 99
     with pytest.raises(ValueError, match="format"):
+        Plan.from_json(body)
+
+
+def test_malformed_plan_bodies_are_value_errors() -> None:
+    with pytest.raises(ValueError, match="not a plan"):
+        Plan.from_json([])  # type: ignore[arg-type]
+    body = sample_plan().to_json()
+    del body["changes"][0]["op"]
+    del body["checksum"]
+    body["checksum"] = _checksum(body)  # consistent checksum, broken body
+    with pytest.raises(ValueError, match="malformed"):
         Plan.from_json(body)
