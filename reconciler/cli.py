@@ -203,7 +203,8 @@ def format_entry(entry: dict[str, object]) -> str:
     ts = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(float(entry.get("ts", 0) or 0)))  # type: ignore[arg-type]
     skip = {"seq", "ts", "run", "event", "prev", "hash", "before", "after"}
     fields = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in skip and v not in (None, [], {}))
-    return f"{entry.get('seq'):>5} {ts} {entry.get('event'):<16} {fields}"
+    # str(): a torn line reads back as {"event": "unparseable"} without seq, and None has no :>5 format
+    return f"{entry.get('seq', '-')!s:>5} {ts} {entry.get('event')!s:<16} {fields}"
 
 
 if __name__ == "__main__":

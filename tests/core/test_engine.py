@@ -297,6 +297,12 @@ def test_audit_verify_and_show(world: World, capsys: pytest.CaptureFixture[str])
     code, out, _ = run(world, capsys, "audit", "show", "--last-run")
     assert code == 0 and "run_start" in out and "run_end" in out
     path = world.root / "state" / "audit.jsonl"
+    with path.open("ab") as fh:
+        fh.write(b'{"seq": 99, "ev')  # a torn last line (an interrupted write)
+    code, out, _ = run(world, capsys, "audit", "show")
+    assert code == 0 and "unparseable" in out
+    code, out, _ = run(world, capsys, "audit", "verify")
+    assert code == 0 and "1 torn line(s)" in out
     raw = path.read_bytes().splitlines(keepends=True)
     del raw[2]
     path.write_bytes(b"".join(raw))
