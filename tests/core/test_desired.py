@@ -547,3 +547,47 @@ def test_schemas_are_valid_draft_2020_12(section: str) -> None:
 def test_every_shipped_schema_file_is_listed() -> None:
     folder = Path(schema.schema_path("dns")).parent
     assert {p.name for p in folder.glob("*.json")} == set(schema.SCHEMAS.values())
+
+
+def test_two_spellings_of_a_zone_load_to_the_same_resources(tmp_path: Path, dkim2048: str) -> None:
+    """Case, IDNA, apex spelling, target dots, value order, dict vs text forms: one canonical result."""
+    plain = f"""
+records:
+  '@':
+    - {{type: MX, values: ['10 mail.namgun.or.kr.', '20 mx2.example.com.']}}
+    - {{type: CAA, value: '0 issue "letsencrypt.org"'}}
+  mail: {{type: A, values: [211.244.144.69, 211.244.144.70]}}
+  xn--h32bq4v: {{type: CNAME, value: mail.namgun.or.kr.}}
+  _sip._tcp: {{type: SRV, value: '0 5 5060 sip.namgun.or.kr.'}}
+  default._domainkey: {{type: TXT, value: '{dkim2048}'}}
+"""
+    fancy = f"""
+zone: NamGun.Or.KR.
+records:
+  namgun.or.kr.:
+    - type: MX
+      values:
+        - {{preference: 20, exchange: MX2.Example.COM}}
+        - '10 MAIL'
+    - type: CAA
+      value: {{flags: 0, tag: ISSUE, value: letsencrypt.org}}
+  MAIL.namgun.or.kr: {{type: A, values: [211.244.144.70, 211.244.144.69]}}
+  메일: {{type: CNAME, value: mail}}
+  _SIP._TCP: {{type: SRV, value: {{priority: 0, weight: 5, port: 5060, target: sip}}}}
+  Default._DomainKey: {{type: TXT, value: '{dkim2048}'}}
+"""
+    states = []
+    for name, text in (("a", plain), ("b", fancy)):
+        root = tmp_path / name / "desired"
+        (root / "dns").mkdir(parents=True)
+        (root / "dns" / "namgun.or.kr.yaml").write_text(text, "utf-8")
+        state = loader.load(root)
+        assert state.ok, [str(d) for d in state.diagnostics]
+        states.append(sorted((r.key, r.data) for r in state.resources))
+    assert states[0] == states[1]
+    assert len(states[0]) == 6
+
+
+def test_missing_desired_folder(tmp_path: Path) -> None:
+    state = loader.load(tmp_path / "nope")
+    assert not state.ok and "does not exist" in state.diagnostics[0].message
