@@ -329,7 +329,8 @@ def import_live(cfg: configmod.Config, console: Console, *, target: str, zones: 
         console.clear()
         if provider is not None:
             provider.close()
-    resources = [r for r in live.resources.values() if not r.guard]
+    # guarded objects stay out, unless the provider marks them importable (adoptable by declaring them)
+    resources = [r for r in live.resources.values() if not r.guard or r.meta.get("importable")]
     if zones:
         resources = [r for r in resources if r.kind != "dns.rrset" or r.key[0] in zones]
     files = writer.write(resources)

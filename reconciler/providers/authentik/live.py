@@ -126,13 +126,16 @@ def build_snapshot(raw_users: list[dict[str, Any]], raw_groups: list[dict[str, A
 
 def user_resource(snap: Snapshot, user: LiveUser, declared_groups: set[str] | None,
                   desired_enrollment: str | None) -> Resource:
-    """``declared_groups`` None = every group (import); else only groups declared in git are compared,
+    """``declared_groups`` None = every non-superuser group (import); else only groups declared in git are compared,
     so membership in an undeclared group (the admins group) is never planned away."""
     raw = user.raw
     names = []
     for group_uuid in raw.get("groups") or []:
         group = snap.groups_by_uuid.get(str(group_uuid))
-        if group is not None and (declared_groups is None or group.name in declared_groups):
+        if group is None:
+            continue
+        wanted = (not group.raw.get("is_superuser")) if declared_groups is None else group.name in declared_groups
+        if wanted:
             names.append(group.name)
     data: dict[str, Any] = {
         "name": raw.get("name") if raw.get("name") is not None else "",
@@ -156,6 +159,7 @@ def user_resource(snap: Snapshot, user: LiveUser, declared_groups: set[str] | No
         meta["enrollment_record"] = record
     if not user.attributes.get(MARKER):
         meta[GUARD] = "created outside reconciler (no ownership marker): never deactivated or deleted"
+        meta["importable"] = True  # `reconciler import` may still write it to git (adoption)
     return Resource("authentik.user", (user.username,), data, meta)
 
 
@@ -173,6 +177,8 @@ def group_resource(snap: Snapshot, group: LiveGroup) -> Resource:
     meta: dict[str, Any] = {"uuid": group.uuid, "num_pk": raw.get("num_pk")}
     if not group.attributes.get(MARKER):
         meta[GUARD] = "created outside reconciler (no ownership marker): never deleted"
+        # superuser groups are not imported: whoever declares one takes over who is an admin
+        meta["importable"] = not data["is_superuser"]
     return Resource("authentik.group", (group.name,), data, meta)
 
 
