@@ -8,6 +8,7 @@ The DNS server model and the PowerShell host that runs DNS cmdlets live in sibli
 """
 
 from reconciler.lab.windows_dns.host import CommandResult, EchoHost, PowerShellHost, ShellInfo
+from reconciler.lab.windows_dns.service import start_lab
 from reconciler.lab.windows_dns.wsman import WinRMConfig, WinRMServer, WinRMStats
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "WinRMConfig",
     "WinRMServer",
     "WinRMStats",
+    "start_lab",
 ]
