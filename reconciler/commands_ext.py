@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-EXTENSIONS: list[str] = ["reconciler.triggers.commands"]
+EXTENSIONS: list[str] = ["reconciler.triggers.commands", "reconciler.verify.command"]
 
 
 def add_extension_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
