@@ -23,6 +23,7 @@ text that names the channel and the server's answer but never a credential.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -155,8 +156,21 @@ def send_email(cfg: dict[str, Any], outcome: Outcome, *, timeout: float = 15.0) 
         smtp.ehlo()
         if cfg.get("username"):
             password = secret(cfg.get("password"), "notify.smtp.password").reveal()
-            smtp.login(str(cfg["username"]), password)
+            _login(smtp, str(cfg["username"]), password)
         smtp.send_message(message, to_addrs=list(recipients))
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """AUTH PLAIN in UTF-8 (RFC 4616) when offered: smtplib's login() encodes credentials as ASCII
+    and cannot send a Korean password; other mechanisms go through smtplib."""
+    offered = str(smtp.esmtp_features.get("auth", "")).upper().split()
+    if "PLAIN" in offered:
+        token = base64.b64encode(b"\0" + user.encode("utf-8") + b"\0" + password.encode("utf-8")).decode("ascii")
+        code, answer = smtp.docmd("AUTH", "PLAIN " + token)
+        if code != 235:
+            raise smtplib.SMTPAuthenticationError(code, answer)
+        return
+    smtp.login(user, password)
 
 
 # ------------------------------------------------------------------------------------------- webhook
