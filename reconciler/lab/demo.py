@@ -44,7 +44,8 @@ def run_demo(workdir: Path, desired: Path, console: Console) -> int:
 
             _step(console, "2. reconciler diff — what differs between git and the live systems")
             code = runs.diff(cfg, console, as_json=False, out=None, targets=None)
-            console.say(f"(exit code {code}: {'changes pending' if code == 2 else 'in sync' if code == 0 else 'error'})")
+            meaning = {0: "in sync", 2: "changes pending"}.get(code, "error")
+            console.say(f"(exit code {code}: {meaning})")
             if code == runs.EXIT_ERROR:
                 return code
 
