@@ -1,4 +1,4 @@
-"""desired/authentik/*.yaml and desired/stalwart/*.yaml → canonical Resources.
+"""Shared helpers of the identity sections (sizes, list items); Stalwart lives in desired/stalwart.py.
 
 The providers for these systems own what the fields mean on the wire; this module only turns the
 validated YAML into Resources, checks what can be checked offline, and records where each came from.
@@ -59,38 +59,4 @@ def load_authentik(doc: YMap, path: Path, file: str, diags: Diagnostics) -> list
         if "attributes" in item:
             data["attributes"] = dict(item["attributes"])
         out.append(Resource("authentik.group", (str(item["name"]),), data, {}, Origin(file, o.line, o.col)))
-    return out
-
-
-def load_stalwart(doc: YMap, path: Path, file: str, diags: Diagnostics) -> list[Resource]:
-    out: list[Resource] = []
-    for item, o in _items(doc, "domains"):
-        data = {"description": item.get("description", "")}
-        out.append(Resource("stalwart.domain", (str(item["name"]).lower().rstrip("."),), data, {},
-                            Origin(file, o.line, o.col)))
-    for item, o in _items(doc, "accounts"):
-        origin = Origin(file, o.line, o.col)
-        data: dict[str, Any] = {
-            "type": item.get("type", "individual"),
-            "description": item.get("description", ""),
-            "emails": [str(e).strip().lower() for e in item["emails"]],
-            "roles": sorted(item.get("roles") or (["user"] if item.get("type", "individual") == "individual"
-                                                  else [])),
-            "member_of": sorted(item.get("member_of") or []),
-        }
-        if "members" in item:
-            data["members"] = sorted(str(x).lower() for x in item["members"])
-        if "quota" in item:
-            try:
-                data["quota"] = parse_size(item["quota"])
-            except ValueError as exc:
-                pos = item.where("quota")
-                diags.error(file, pos.line, pos.col, f"account {item['name']}: quota {exc}")
-                continue
-        meta = {"secret": item["secret"]} if "secret" in item else {}
-        out.append(Resource("stalwart.account", (str(item["name"]).lower(),), data, meta, origin))
-    for item, o in _items(doc, "dkim"):
-        data = {"algorithm": item.get("algorithm", "rsa"), "domain": str(item["domain"]).lower(),
-                "selector": item["selector"]}
-        out.append(Resource("stalwart.dkim", (str(item["id"]),), data, {}, Origin(file, o.line, o.col)))
     return out

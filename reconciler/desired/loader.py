@@ -17,10 +17,10 @@ from typing import Any
 from ..model.resource import Origin, Resource
 from ..secrets import SecretError, check_reference
 from . import schema
+from .authentik import check_authentik, load_authentik
 from .diagnostics import Diagnostics
 from .dns import load_zone
-from .authentik import check_authentik, load_authentik
-from .identity import load_stalwart
+from .stalwart import load_stalwart
 from .yamlsource import YamlError, YMap, load_file
 
 SectionLoader = Callable[[YMap, Path, str, Diagnostics], list[Resource]]

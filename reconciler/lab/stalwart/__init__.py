@@ -6,6 +6,7 @@ Entry points: :class:`StalwartLab` (a server), :class:`StalwartLabConfig` (its s
 
 from .seed import DKIM_ID, DKIM_SELECTOR, DOMAIN, LDAP_PEOPLE, SeedSecrets, seed_today, seeded_lab
 from .server import VERSIONS, StalwartLab, StalwartLabConfig
+from .service import start_lab
 
 __all__ = ["DKIM_ID", "DKIM_SELECTOR", "DOMAIN", "LDAP_PEOPLE", "VERSIONS", "SeedSecrets", "StalwartLab",
-           "StalwartLabConfig", "seed_today", "seeded_lab"]
+           "StalwartLabConfig", "seed_today", "seeded_lab", "start_lab"]

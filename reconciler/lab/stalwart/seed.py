@@ -58,7 +58,7 @@ def sha512(secret: str) -> str:
     return str(sha512_crypt.using(rounds=5000).hash(secret))
 
 
-def seed_today(lab: StalwartLab, seeds: SeedSecrets) -> None:
+def seed_today(lab: StalwartLab, seeds: SeedSecrets, dkim_selector: str = DKIM_SELECTOR) -> None:
     """Fill a fresh lab with today's state (v0.15 store; migrated when the lab runs v0.16)."""
     state = lab.state
     admin = Identity("seed", FALLBACK_ADMIN_PERMISSIONS, "fallback-admin")
@@ -77,7 +77,7 @@ def seed_today(lab: StalwartLab, seeds: SeedSecrets) -> None:
                 "secrets": [sha512(seeds.postmaster)]}, deploy=True)
         create({"type": "apiKey", "name": API_KEY_NAME, "description": "reconciler API key",
                 "roles": ["admin"], "secrets": [sha512(seeds.api_key)]})
-        directory.settings.update(signature_settings(DKIM_ID, "rsa", DOMAIN, DKIM_SELECTOR,
+        directory.settings.update(signature_settings(DKIM_ID, "rsa", DOMAIN, dkim_selector,
                                                      dkim.generate_private_key("rsa")))
         directory.settings["server.hostname"] = state.config.hostname
     for uid, person in LDAP_PEOPLE:
@@ -91,13 +91,14 @@ def seed_today(lab: StalwartLab, seeds: SeedSecrets) -> None:
 
 
 def seeded_lab(version: str = "0.15", seeds: SeedSecrets | None = None, latency: float = 0.0,
-               config: StalwartLabConfig | None = None) -> tuple[StalwartLab, SeedSecrets]:
+               config: StalwartLabConfig | None = None, dkim_selector: str = DKIM_SELECTOR
+               ) -> tuple[StalwartLab, SeedSecrets]:
     """A started-ready lab (call .start()) seeded with today's state, at the given API generation."""
     seeds = seeds or SeedSecrets()
     cfg = config or StalwartLabConfig()
     cfg.version = "0.15"
     lab = StalwartLab(cfg, latency=latency)
-    seed_today(lab, seeds)
+    seed_today(lab, seeds, dkim_selector)
     if version != "0.15":
         lab.switch_version(version)
         lab.state.registry.writes.clear()
