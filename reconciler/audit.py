@@ -92,6 +92,7 @@ class AuditLog:
                      "prev": prev}
             entry["hash"] = _hash(entry)
             _write(fd, entry)
+            self._write_head(entry)
             return entry
 
     def entries(self) -> list[dict[str, Any]]:
@@ -106,8 +107,28 @@ class AuditLog:
                     out.append({"event": "unparseable", "raw_bytes": len(raw)})
         return out
 
+    @property
+    def head_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".head")
+
+    def _write_head(self, entry: dict[str, Any]) -> None:
+        """Record the newest (seq, hash) beside the log: cutting lines off the end, which the chain
+        alone cannot show, then shows as a log shorter than its head."""
+        tmp = self.head_path.with_name(self.head_path.name + ".tmp")
+        tmp.write_text(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}), "utf-8")
+        os.replace(tmp, self.head_path)
+
     def verify(self) -> VerifyReport:
-        return verify_bytes(self.path.read_bytes() if self.path.exists() else b"")
+        report = verify_bytes(self.path.read_bytes() if self.path.exists() else b"")
+        try:
+            head = json.loads(self.head_path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return report
+        if isinstance(head, dict) and (head.get("seq", 0) > report.last_seq or
+                                       (head.get("seq") == report.last_seq and head.get("hash") != report.last_hash)):
+            report.problems.append(f"the log ends at seq {report.last_seq} but its head file records seq "
+                                   f"{head.get('seq')}: entries were removed from the end")
+        return report
 
 
 def _plain(fields: dict[str, Any]) -> dict[str, Any]:
@@ -166,6 +187,8 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     unfinished_runs: list[str] = field(default_factory=list)
     torn: int = 0
+    last_seq: int = 0
+    last_hash: str = GENESIS
 
     @property
     def ok(self) -> bool:
@@ -212,6 +235,7 @@ def verify_bytes(data: bytes) -> VerifyReport:
             report.problems.append(f"line {number}: sequence {entry.get('seq')} where {expected_seq} was expected")
         prev = claimed
         seq = entry.get("seq")
+        report.last_seq, report.last_hash = (seq if isinstance(seq, int) else report.last_seq), claimed
         expected_seq = (seq if isinstance(seq, int) and not isinstance(seq, bool) else expected_seq) + 1
         report.entries += 1
         run = entry.get("run")

@@ -45,6 +45,17 @@ class Config:
         return dict(self.raw.get(name) or {})
 
 
+def _anchor_files(value: Any, base: Path) -> Any:
+    """`file:` secret references are relative to the config file, not to wherever reconciler runs."""
+    if isinstance(value, str) and value.startswith("file:") and not value[5:].startswith(("/", "~")):
+        return f"file:{(base / value[5:]).resolve()}"
+    if isinstance(value, dict):
+        return {k: _anchor_files(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_anchor_files(v, base) for v in value]
+    return value
+
+
 def load(path: Path) -> Config:
     if not path.exists():
         raise ConfigError(f"{path}: config file not found (run `reconciler lab` to get one for the lab, or "
@@ -80,7 +91,7 @@ def from_document(doc: Any, path: Path) -> Config:
     targets = doc["targets"]
     for name, body in targets.items():
         pos = targets.where(name)
-        options = {k: v for k, v in body.items() if k not in ("kind", "policies")}
+        options = {k: _anchor_files(v, base) for k, v in body.items() if k not in ("kind", "policies")}
         cfg.targets[str(name)] = Target(name=str(name), kind=body["kind"], options=options,
                                         policies={**policies, **(body.get("policies") or {})},
                                         origin=f"{path}:{pos.line}")

@@ -259,3 +259,17 @@ def test_concurrent_appends_from_processes_keep_seq_contiguous(tmp_path: Path) -
     report = AuditLog(path).verify()
     assert report.ok, report.problems[:3]
     assert report.entries == 180
+
+
+def test_lines_cut_from_the_end_are_detected_through_the_head_file(tmp_path):
+    from reconciler.audit import AuditLog
+
+    log = AuditLog(tmp_path / "audit.jsonl")
+    for i in range(5):
+        log.append("note", "run-1", n=i)
+    assert log.verify().ok
+    lines = log.path.read_bytes().splitlines(keepends=True)
+    log.path.write_bytes(b"".join(lines[:3]))  # the chain of the first three is intact on its own
+    report = log.verify()
+    assert not report.ok
+    assert any("removed from the end" in p for p in report.problems)

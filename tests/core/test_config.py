@@ -77,3 +77,14 @@ def test_secret_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     options = {"password": "env:CORE_CFG_SECRET", "tsig": {"secret": f"file:{tmp_path / 'pw'}"},
                "unset": "env:CORE_CFG_EMPTY", "address": "https://x"}
     assert sorted(referenced_values(options)) == ["v1", "파일-secret"]
+
+
+def test_relative_file_secret_is_anchored_at_the_config_folder(tmp_path, monkeypatch):
+    from reconciler import config as configmod
+
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "reconciler.yaml"
+    path.write_text("targets:\n  t:\n    kind: rfc2136\n    tsig: {secret: 'file:secrets/tsig'}\n", "utf-8")
+    monkeypatch.chdir(tmp_path)
+    cfg = configmod.load(path)
+    assert cfg.targets["t"].options["tsig"]["secret"] == f"file:{(tmp_path / 'conf' / 'secrets' / 'tsig').resolve()}"
