@@ -56,9 +56,12 @@ def test_other_branches_and_deletions_are_never_applied(hooked: World) -> None:
 
 
 def test_an_invalid_push_is_answered_to_the_pusher_and_blocks_the_commit(hooked: World) -> None:
+    # settings from reconciler.env beside the hook this time, not from the environment
+    env_file = hooked.bare / "hooks" / "reconciler.env"
+    env_file.write_text("".join(f"{k}='{v}'\n" for k, v in push_env(hooked).items()), "utf-8")
     bad = "records:\n  mail: {type: MX, value: 'not an mx'}\n"
     hooked.commit("깨진 파일", {"desired/dns/namgun.or.kr.yaml": bad})
-    pushed = git("push", "origin", "HEAD:main", cwd=hooked.work, env=push_env(hooked), timeout=120)
+    pushed = git("push", "origin", "HEAD:main", cwd=hooked.work, timeout=120)
     assert "rejected" in pushed.stderr and "nothing was applied" in pushed.stderr
     assert "namgun.or.kr.yaml:2" in pushed.stderr
     assert hooked.live_value("mail") == ["192.0.2.25"]
