@@ -155,7 +155,10 @@ def _fields(value: object, names: tuple[str, ...], count: int) -> tuple[object, 
     if len(parts) != count:
         raise DnsValueError(f"expected {count} fields ({' '.join(names)}), got {value!r}")
     if is_caa:  # CAA text form: strip the quotes of the last field
-        parts[-1] = parts[-1].strip().removeprefix('"').removesuffix('"')
+        last = parts[-1].strip()
+        if len(last) >= 2 and last[0] == last[-1] == '"':  # presentation form: undo its escapes
+            last = re.sub(r'\\(.)', r"\1", last[1:-1])
+        parts[-1] = last
     return tuple(parts)
 
 

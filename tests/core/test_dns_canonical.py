@@ -282,3 +282,12 @@ def test_canonical_forms_meet_in_one_rrset() -> None:
 def test_guarded_names(name: str, guarded: bool) -> None:
     # windows-dns.md §8 guard rule (c): AD-managed names and everything below them
     assert m.is_guarded_name(name) is guarded
+
+
+def test_caa_text_form_with_escaped_quote_is_not_escaped_twice():
+    from reconciler.model import dns as m
+
+    from_text = m.canonical_value("CAA", '0 iodef "mailto:a\\"b@namgun.or.kr"', "namgun.or.kr")
+    from_dict = m.canonical_value("CAA", {"flags": 0, "tag": "iodef", "value": 'mailto:a"b@namgun.or.kr'},
+                                  "namgun.or.kr")
+    assert from_text == from_dict == '0 iodef "mailto:a\\"b@namgun.or.kr"'
