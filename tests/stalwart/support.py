@@ -49,6 +49,7 @@ class Setup:
 
 
 def make_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str = "0.15", ldap: bool = True) -> Setup:
+    tmp_path = tmp_path / f"v{version}"
     desired = tmp_path / "desired"
     (desired / "stalwart").mkdir(parents=True)
     shutil.copy(REPO_DESIRED / "accounts.yaml", desired / "stalwart" / "accounts.yaml")

@@ -91,7 +91,8 @@ class Rest015:
                 continue
             secrets = _list(p.get("secrets"))
             password = next((s for s in secrets if not s.startswith(("otpauth://", "$app$"))), None)
-            member_of = sorted(set(_list(p.get("memberOf")) + _list(p.get("lists"))))
+            # member_of = groups; being in a list is declared on the list (members), not here
+            member_of = sorted(set(_list(p.get("memberOf"))))
             snap.accounts[name] = LiveAccount(
                 name=name, type=ptype, description=p.get("description"),
                 emails=canonical_emails(_list(p.get("emails"))), roles=sorted(_list(p.get("roles"))),
@@ -129,11 +130,6 @@ class Rest015:
     def delete_domain(self, live: LiveDomain) -> None:
         self._data(self.t.call("DELETE", f"/api/principal/{quote(live.name, safe='')}"), f"delete domain {live.name}")
 
-    def _split_member_of(self, names: list[str]) -> tuple[list[str], list[str]]:
-        groups = [n for n in names if self._types.get(n) == "group"]
-        lists = [n for n in names if n not in groups]
-        return groups, lists
-
     def create_account(self, spec: dict[str, Any], secret_hash: str | None) -> None:
         body: dict[str, Any] = {"type": spec["type"], "name": spec["name"], "description": spec["description"],
                                 "emails": spec["emails"]}
@@ -141,11 +137,8 @@ class Rest015:
             body["roles"] = spec.get("roles") or []
         if spec.get("quota"):
             body["quota"] = spec["quota"]
-        groups, lists = self._split_member_of(spec.get("member_of") or [])
-        if groups:
-            body["memberOf"] = groups
-        if lists:
-            body["lists"] = lists
+        if spec.get("member_of"):
+            body["memberOf"] = spec["member_of"]
         if spec.get("members"):
             body["members"] = spec["members"]
         if secret_hash is not None:
@@ -165,9 +158,7 @@ class Rest015:
             elif field == "roles":
                 actions.append({"action": "set", "field": "roles", "value": spec["roles"]})
             elif field == "member_of":
-                groups, lists = self._split_member_of(spec["member_of"])
-                actions.append({"action": "set", "field": "memberOf", "value": groups})
-                actions.append({"action": "set", "field": "lists", "value": lists})
+                actions.append({"action": "set", "field": "memberOf", "value": spec["member_of"]})
             elif field == "members":
                 actions.append({"action": "set", "field": "members", "value": spec["members"]})
             elif field == "quota":
