@@ -74,16 +74,25 @@ def test_type_change_is_refused(v015: Setup, capsys: pytest.CaptureFixture[str])
     assert v015.lab.state.directory.get("system").type == "individual"  # type: ignore[union-attr]
 
 
-def test_account_in_a_domain_the_server_lacks_is_refused(v015: Setup, capsys: pytest.CaptureFixture[str]) -> None:
-    v015.write_desired(BASE + """\
+def test_domains_are_created_before_and_deleted_after_their_accounts(
+    v015: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    v015.set_policies(max_change_share=1.0, removal="delete")
+    extra = """\
   - name: news
+    description: 소식지
     emails: [news@example.org]
-""")
-    # validate passes (example.org could be declared in DNS); the server has no such domain
-    (v015.desired / "stalwart" / "domains.yaml").write_text("domains: []\n", "utf-8")
-    code = v015.run("diff")
-    out = capsys.readouterr()
-    assert code == 1 or "example.org" in out.out + out.err
+"""
+    v015.write_desired(BASE.replace("accounts:\n", "  - name: example.org\n    description: 예제\naccounts:\n") + extra)
+    assert v015.run("apply", "--yes") == 0  # the plan lists the account first; the domain goes first
+    directory = v015.lab.state.directory
+    created = [w.name for w in directory.writes if w.op == "create"]
+    assert created.index("example.org") < created.index("news")
+    v015.write_desired(BASE)
+    assert v015.run("apply", "--yes") == 0
+    deleted = [w.name for w in directory.writes if w.op == "delete"]
+    assert deleted.index("news") < deleted.index("example.org")
+    assert "ALL its stored mail" in capsys.readouterr().out
 
 
 def test_v016_account_name_must_be_the_local_part(v016: Setup, capsys: pytest.CaptureFixture[str]) -> None:
