@@ -50,11 +50,13 @@ def compare(expected: Expected, answer: Answer, server: Server) -> list[str]:
         return [f"{where}: query failed ({dns.rcode.to_text(answer.rcode or 0)}){hint}"]
     if not server.recursive and not answer.authoritative:
         return [f"{where}: the answer is not authoritative (AA not set): the server does not serve this zone"]
+    # An answer through a CNAME holds the target's records, not an RRset at this name.
+    direct = answer.exists and answer.cname is None
     if expected.values is None:
-        if answer.exists:
+        if direct:
             return [f"{where}: still published after its deletion: {_show(_published(answer))}"]
         return []
-    if not answer.exists:
+    if not direct:
         if answer.cname is not None:
             return [f"{where}: missing: the name is a CNAME to {answer.cname} (desired {_show(expected.values)})"]
         missing = "NXDOMAIN" if answer.rcode == dns.rcode.NXDOMAIN else "no such record"

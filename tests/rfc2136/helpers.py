@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dns.flags
 import dns.message
+import dns.name
 import dns.query
 import dns.rdatatype
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -33,9 +34,10 @@ def answer(server: BindServer, name: str, rtype: str) -> dns.message.Message:
 
 
 def rrset(server: BindServer, name: str, rtype: str):  # type: ignore[no-untyped-def]
+    """The RRset at exactly this name (not one reached through a CNAME), or None."""
     response = answer(server, name, rtype)
     for item in response.answer:
-        if item.rdtype == dns.rdatatype.from_text(rtype):
+        if item.rdtype == dns.rdatatype.from_text(rtype) and item.name == dns.name.from_text(name):
             return item
     return None
 
@@ -52,3 +54,13 @@ def run(config: Path, *args: str) -> int:
 def audit_events(config: Path) -> list[dict]:
     path = config.parent / "state" / "audit.jsonl"
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def out_of_band_cname(server: BindServer, name: str, target: str, zone: str = "namgun.or.kr") -> None:
+    """Somebody else's nsupdate adding a CNAME (not through the reconciler)."""
+    import dns.rcode
+    import dns.update
+
+    update = dns.update.UpdateMessage(zone, keyring=server.keyring(), keyname=server.key_name)
+    update.add(name, 3600, "CNAME", target)
+    assert dns.query.tcp(update, "127.0.0.1", port=server.port, timeout=5).rcode() == dns.rcode.NOERROR

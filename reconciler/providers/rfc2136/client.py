@@ -29,8 +29,9 @@ from .zonedata import TransferFormatError, ZoneData, apply_transfer
 
 @dataclass
 class Stats:
-    axfr: int = 0
-    ixfr: int = 0
+    axfr: int = 0  # AXFR requests (the first read of a zone)
+    ixfr: int = 0  # IXFR requests (later reads by the same provider)
+    ixfr_full: int = 0  # IXFR answered with the whole zone (RFC 1995 §4; BIND: max-ixfr-ratio)
     xfr_messages: int = 0
     update_messages: int = 0
     update_octets: int = 0
@@ -85,11 +86,12 @@ class Client:
                 return self.transfer(zone, None)
             raise errors.Failure(f"unusable zone transfer: {exc}", "zone") from None
         self.stats.xfr_messages += count
-        if kind == "axfr":
+        if not incremental:
             self.stats.axfr += 1
             self.stats.by_zone_axfr[zone] = self.stats.by_zone_axfr.get(zone, 0) + 1
         else:
             self.stats.ixfr += 1
+            self.stats.ixfr_full += kind == "axfr"
         return data
 
     # -------------------------------------------------------------------------------- updates

@@ -78,7 +78,8 @@ def update_rcode(rcode: int) -> Failure:
                        "read; nothing in this message was applied", "message", rcode=rcode)
     if rcode == dns.rcode.REFUSED:
         return Failure("update refused (REFUSED): the server does not allow updates to this zone with this "
-                       "TSIG key (BIND: allow-update / update-policy)", "zone", rcode=rcode)
+                       "TSIG key (BIND: allow-update / update-policy), or the update failed one of its checks "
+                       "(see the server's log)", "zone", rcode=rcode)
     if rcode == dns.rcode.NOTAUTH:
         return Failure("update refused (NOTAUTH): the server is not authoritative for the zone (or not its "
                        "primary) or does not accept the TSIG key", "zone", rcode=rcode)

@@ -88,7 +88,7 @@ class Rfc2136Provider(BaseProvider):
             self._to_live(data, live)
         progress("transferred", len(zones), len(zones))
         live.facts = {"server": self.settings.where,
-                      "serials": {z: self.zones[z].serial for z in zones}}
+                      "zones": ", ".join(f"{z} (serial {self.zones[z].serial})" for z in zones)}
         return live
 
     def _to_live(self, data: ZoneData, live: LiveState) -> None:
@@ -146,6 +146,22 @@ class Rfc2136Provider(BaseProvider):
             return f"refusing to delete: {change.before.guard}"
         if change.key[2] not in m.TYPES:
             return f"type {change.key[2]} is not modelled"
+        if change.op == "delete" and change.key[2] in ("A", "AAAA"):
+            return self._name_server_address(change)
+        return None
+
+    def _name_server_address(self, change: Change) -> str | None:
+        """BIND refuses an update that leaves an in-zone name server without address ("post update
+        name server sanity check failed"); say so before sending instead of after."""
+        zone, name, _ = change.key
+        data = self.zones.get(zone)
+        if data is None:
+            return None
+        fqdn = m.absolute_name(name, zone)
+        for (owner, rdtype), rrset in data.rrsets.items():
+            if rdtype == dns.rdatatype.NS and any(r.target.to_text().lower() == fqdn for r in rrset.rdatas):
+                return (f"{name} is a name server of {owner} (NS); deleting its address is refused "
+                        "(BIND: 'post update name server sanity check failed'); change the NS record first")
         return None
 
     def _overhead(self, origin: dns.name.Name) -> int:

@@ -1,0 +1,151 @@
+"""UPDATE construction without a server: prerequisites, TXT octets, size-aware batching."""
+
+from __future__ import annotations
+
+import dns.message
+import dns.name
+import dns.rdataclass
+import dns.rdatatype
+import dns.tsigkeyring
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.model import dns as m
+from reconciler.model.resource import Resource
+from reconciler.plan import Change
+from reconciler.providers.rfc2136 import records, updates
+from reconciler.providers.rfc2136.zonedata import ZoneData
+
+ZONE = "namgun.or.kr"
+ORIGIN = dns.name.from_text(ZONE)
+KEYRING = dns.tsigkeyring.from_text({"k.": ("hmac-sha512", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0")})
+KEY = dns.name.from_text("k.")
+ALG = dns.name.from_text("hmac-sha512")
+
+
+def rr(name: str, rtype: str, values: list[str], ttl: int = 3600) -> Resource:
+    return Resource(m.KIND, (ZONE, name, rtype), m.rrset_data(ttl, values))
+
+
+def data_with(*resources: Resource) -> ZoneData:
+    data = ZoneData(ZONE, ORIGIN)
+    for res in resources:
+        for value in res.data["values"]:
+            data.add(data.owner(res.key[1]), res.data["ttl"], records.to_rdata(res.key[2], value))
+    return data
+
+
+def test_create_has_rrset_does_not_exist_prerequisite() -> None:
+    step = updates.make_step(Change.create("t", rr("www", "A", ["192.0.2.1"])), data_with())
+    msg = updates.build(ORIGIN, [step], None, None, None)
+    (prereq,) = msg.prerequisite
+    assert prereq.rdclass == dns.rdataclass.NONE and prereq.rdtype == dns.rdatatype.A and len(prereq) == 0
+    (add,) = msg.update
+    assert add.rdclass == dns.rdataclass.IN and add.ttl == 3600
+
+
+def test_update_repeats_exact_rdata_read() -> None:
+    live = rr("split", "TXT", ["v=spf1 -all"])
+    data = ZoneData(ZONE, ORIGIN)
+    odd = dns.rdata.from_text("IN", "TXT", '"v=spf1 " "-all"')  # split by another tool
+    data.add(data.owner("split"), 3600, odd)
+    step = updates.make_step(Change.update("t", live, rr("split", "TXT", ["v=spf1 mx -all"]), ["values"]), data)
+    assert step.present == [odd]
+    msg = updates.build(ORIGIN, [step], None, None, None)
+    (prereq,) = msg.prerequisite
+    assert prereq.rdclass == dns.rdataclass.IN and prereq.ttl == 0 and list(prereq) == [odd]
+    delete, add = msg.update
+    assert delete.deleting == dns.rdataclass.ANY and add.deleting is None
+
+
+def test_apex_ns_update_adds_then_removes_old_values() -> None:
+    live = rr("@", "NS", ["ns1.namgun.or.kr."])
+    step = updates.make_step(Change.update("t", live, rr("@", "NS", ["ns2.namgun.or.kr."]), ["values"]),
+                             data_with(live))
+    msg = updates.build(ORIGIN, [step], None, None, None)
+    add, remove = msg.update
+    assert add.deleting is None and str(add[0].target) == "ns2.namgun.or.kr."
+    assert remove.deleting == dns.rdataclass.NONE and str(remove[0].target) == "ns1.namgun.or.kr."
+
+
+def test_apex_ns_delete_and_soa_refused() -> None:
+    live = rr("@", "NS", ["ns1.namgun.or.kr."])
+    with pytest.raises(updates.StepError, match="apex NS"):
+        updates.make_step(Change.delete("t", live), data_with(live))
+    soa = Resource(m.KIND, (ZONE, "@", "SOA"), {"ttl": 0, "values": ["x"]})
+    with pytest.raises(updates.StepError, match="SOA"):
+        updates.make_step(Change.delete("t", soa), data_with())
+
+
+def test_long_txt_is_split_into_character_strings() -> None:
+    value = "v=DKIM1; k=rsa; p=" + "A" * 392
+    rdata = records.to_rdata("TXT", value)
+    assert [len(s) for s in rdata.strings] == [255, 155]
+    assert records.canonical(rdata) == value
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=1200))
+def test_txt_round_trip_any_text(value: str) -> None:
+    rdata = records.to_rdata("TXT", value)
+    assert all(len(s) <= 255 for s in rdata.strings)
+    wire = rdata.to_digestable()
+    back = dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.TXT, wire, 0, len(wire))
+    assert records.canonical(back) == value
+
+
+@pytest.mark.parametrize("rtype,value", [
+    ("A", "192.0.2.1"), ("AAAA", "2001:db8::1"), ("CNAME", "www.namgun.or.kr."),
+    ("MX", "10 mail.namgun.or.kr."), ("SRV", "0 5 993 mail.namgun.or.kr."),
+    ("CAA", '0 issue "letsencrypt.org"'), ("CAA", '0 iodef "mailto:보안@namgun.or.kr \\"x\\""'),
+    ("PTR", "mail.namgun.or.kr."), ("NS", "ns1.namgun.or.kr."),
+])
+def test_canonical_round_trip(rtype: str, value: str) -> None:
+    assert records.canonical(records.to_rdata(rtype, value)) == value
+
+
+def make_changes(count: int, long_every: int = 7) -> tuple[list[updates.Step], ZoneData]:
+    data = ZoneData(ZONE, ORIGIN)
+    steps = []
+    for i in range(count):
+        if i % 3 == 0:
+            live = rr(f"h{i}", "A", [f"192.0.2.{i % 250}"])
+            for v in live.data["values"]:
+                data.add(data.owner(live.key[1]), 3600, records.to_rdata("A", v))
+            change = Change.update("t", live, rr(f"h{i}", "A", [f"198.51.100.{i % 250}"]), ["values"])
+        elif i % long_every == 0:
+            change = Change.create("t", rr(f"k{i}._domainkey", "TXT", ["v=DKIM1; p=" + "Q" * 380]))
+        else:
+            change = Change.create("t", rr(f"n{i}", "TXT", [f"값 {i}; \"quoted\" \\ end"]))
+        steps.append(updates.make_step(change, data))
+    return steps, data
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=1, max_value=900), st.sampled_from([600, 1500, 4096, 16384, 65535]))
+def test_batches_never_exceed_the_limit(count: int, limit: int) -> None:
+    steps, _ = make_changes(count)
+    fixed = updates.overhead(ORIGIN, KEY, ALG)
+    batches = updates.pack(steps, limit, fixed)
+    assert sum(len(b) for b in batches) == count
+    assert len({s.change.id for b in batches for s in b}) == count
+    for batch in batches:
+        wire = updates.build(ORIGIN, batch, KEYRING, KEY, ALG).to_wire()
+        assert len(wire) <= limit
+
+
+def test_batching_is_not_one_message_per_record() -> None:
+    steps, _ = make_changes(1000)
+    batches = updates.pack(steps, 32768, updates.overhead(ORIGIN, KEY, ALG))
+    assert 1 < len(batches) <= 10
+
+
+def test_changes_of_one_name_stay_together_in_order() -> None:
+    a = rr("x", "A", ["192.0.2.1"])
+    steps = [updates.make_step(Change.create("t", rr("x", "CNAME", ["www.namgun.or.kr."])), data_with()),
+             updates.make_step(Change.delete("t", a), data_with(a))]
+    steps += make_changes(200)[0]
+    for batch in updates.pack(steps, 1200, updates.overhead(ORIGIN, KEY, ALG)):
+        ops = [(s.change.op, s.change.key[2]) for s in batch if s.change.key[1] == "x"]
+        if ops:
+            assert ops == [("delete", "A"), ("create", "CNAME")]
