@@ -105,7 +105,7 @@ class Metrics:
             for target, items in outcome.drift.items():
                 self.drift.labels(target).set(items)
         if outcome.kind == "apply" and outcome.status == "ok":
-            for target in outcome.drift:
+            for target in outcome.drift:  # a successful apply leaves live equal to the commit
                 self.drift.labels(target).set(0)
         ok = outcome.status == "ok" or (outcome.kind == "drift" and outcome.status == "changes")
         if ok:
@@ -296,6 +296,10 @@ class Service:
             self.worker.request_drift()
 
     def _observe(self, outcome: Outcome) -> None:
+        if outcome.kind == "apply" and outcome.status == "ok" and self.drift:
+            # verified apply: live equals the commit now, so known drift is gone
+            outcome.drift = dict.fromkeys(self.drift, 0)
+            self.drift = dict(outcome.drift)
         self.history.appendleft(outcome)
         self.metrics.observe(outcome)
         if outcome.kind == "drift" and outcome.status in ("ok", "changes"):
