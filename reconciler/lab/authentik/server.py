@@ -456,6 +456,12 @@ def _mail(user: User, link: str, stage: uuid.UUID) -> Any:
     return SentMail(user_pk=user.pk, to=user.email, link=link, stage=stage)
 
 
+class _Server(LabHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of parallel page requests then loses SYNs and
+    # the client waits a full 1 s TCP retransmit. A real server's backlog is far larger.
+    request_queue_size = 128
+
+
 class AuthentikLab:
     """A running emulator: ``with AuthentikLab("2026.2.7") as lab: lab.api_url ...``.
 
@@ -468,7 +474,7 @@ class AuthentikLab:
                  port: int = 0) -> None:
         self.store = store or AuthentikStore(version, switches)
         self.control = LabControl(latency=latency)
-        self.server = LabHTTPServer(AuthentikHandler, self.control, self.store, port=port)
+        self.server = _Server(AuthentikHandler, self.control, self.store, port=port)
 
     @property
     def url(self) -> str:
