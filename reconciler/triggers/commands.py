@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from .. import runs
@@ -24,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "plan against the configured targets. Read-only; nothing is applied.")
     p.add_argument("--offline", action="store_true", help="validate only; contact no target")
     p.add_argument("--debounce-ms", type=int, default=150, help="quiet time before a check (default 150)")
+    p.add_argument("--lab", action="store_true",
+                   help="start the lab emulators and diff against them instead of the configured targets")
+    p.add_argument("--desired", type=Path, default=Path("desired"), help="with --lab: the folder to watch")
     p.set_defaults(handler=_watch)
 
     p = sub.add_parser("reconcile-commit", help="fetch the tracked branch and apply its tip commit",
@@ -68,7 +73,16 @@ def _serve(args: argparse.Namespace, console: Console) -> int:
 def _watch(args: argparse.Namespace, console: Console) -> int:
     from .watch import run_watch
 
-    return run_watch(runs.load_config(args.config), console, offline=args.offline, debounce_ms=args.debounce_ms)
+    if not args.lab:
+        return run_watch(runs.load_config(args.config), console, offline=args.offline, debounce_ms=args.debounce_ms)
+    from ..lab import runner as labrunner
+
+    with labrunner.running(Path(".reconciler/watch-lab"), desired=args.desired) as lab:
+        path = lab.write_config(args.desired)
+        os.environ.update(lab.env)  # lab-only values the desired state refers to (env:…)
+        for service in lab.services:
+            console.note(f"lab: {service.name}: {service.describe()}")
+        return run_watch(runs.load_config(path), console, offline=args.offline, debounce_ms=args.debounce_ms)
 
 
 def _finish(outcome: Outcome, console: Console, as_json: bool = False) -> int:
