@@ -1,4 +1,5 @@
-"""Shared helpers of the identity sections (sizes, list items); Stalwart lives in desired/stalwart.py.
+"""Shared helpers of the identity sections (sizes, list items); Stalwart lives in desired/stalwart.py,
+Authentik in desired/authentik.py.
 
 The providers for these systems own what the fields mean on the wire; this module only turns the
 validated YAML into Resources, checks what can be checked offline, and records where each came from.
@@ -7,11 +8,9 @@ validated YAML into Resources, checks what can be checked offline, and records w
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-from ..model.resource import Origin, Resource
-from .diagnostics import Diagnostics
+from ..model.resource import Origin
 from .yamlsource import YList, YMap
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
@@ -37,26 +36,3 @@ def _items(doc: YMap, section: str) -> list[tuple[YMap, Origin]]:
     return [(item, Origin("", pos.line, pos.col)) for item, pos in zip(seq, getattr(seq, "item_pos", []),
                                                                       strict=False)]
 
-
-def load_authentik(doc: YMap, path: Path, file: str, diags: Diagnostics) -> list[Resource]:
-    out: list[Resource] = []
-    for item, o in _items(doc, "users"):
-        origin = Origin(file, o.line, o.col)
-        data: dict[str, Any] = {
-            "name": item["name"],
-            "email": str(item["email"]).strip().lower(),
-            "is_active": bool(item.get("active", True)),
-            "type": item.get("type", "internal"),
-            "path": item.get("path", "users"),
-            "groups": sorted(set(item.get("groups") or [])),
-        }
-        if "attributes" in item:
-            data["attributes"] = dict(item["attributes"])
-        meta = {"enrollment": dict(item["enrollment"])} if "enrollment" in item else {}
-        out.append(Resource("authentik.user", (str(item["username"]),), data, meta, origin))
-    for item, o in _items(doc, "groups"):
-        data = {"is_superuser": bool(item.get("is_superuser", False)), "parent": item.get("parent")}
-        if "attributes" in item:
-            data["attributes"] = dict(item["attributes"])
-        out.append(Resource("authentik.group", (str(item["name"]),), data, {}, Origin(file, o.line, o.col)))
-    return out

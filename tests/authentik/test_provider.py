@@ -185,9 +185,14 @@ def test_new_enum_value_falls_back_to_raw_json(env: Env) -> None:
     olduser = env.lab.store.user_by_username("olduser")
     assert olduser is not None
     olduser.type = "future_kind"
+    nahee = env.lab.store.user_by_username("nahee14")
+    assert nahee is not None
+    nahee.name = None  # type: ignore[assignment]  # an unexpected null where the client wants a string
     live = env.provider().read(Scope(desired=[]))
     assert live.resources[("authentik.user", ("olduser",))].data["type"] == "future_kind"
-    assert any("user olduser: the client could not parse it" in n for n in live.notes)
+    assert live.resources[("authentik.user", ("nahee14",))].data["name"] == ""
+    assert any("user olduser: the client could not parse it (type:" in n for n in live.notes)
+    assert any("user nahee14: the client could not parse it (name:" in n for n in live.notes)
     assert len([r for r in live.resources.values() if r.kind == "authentik.user"]) == 6
 
 
