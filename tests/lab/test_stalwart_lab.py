@@ -74,3 +74,26 @@ def test_latency_faults_and_counters() -> None:
             requests.get(lab.url + "/api/principal", headers=auth, timeout=TIMEOUT)
         assert lab.control.counter["GET /api/principal/system"] == 1
         assert lab.control.total == 3
+
+
+def test_start_lab_service_contract(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import stat
+
+    from reconciler.lab.stalwart import start_lab
+
+    desired = tmp_path / "desired" / "stalwart"
+    desired.mkdir(parents=True)
+    (desired / "a.yaml").write_text("dkim:\n  - {id: rsa-namgun.or.kr, domain: namgun.or.kr, selector: s2026}\n")
+    service = start_lab(tmp_path / "lab", desired=tmp_path / "desired")
+    try:
+        target = service.target
+        assert target["kind"] == "stalwart" and target["api"] == "auto" and target["address"] == service.lab.url
+        key_file = target["api_key"].removeprefix("file:")
+        assert stat.S_IMODE(__import__("os").stat(key_file).st_mode) == 0o600
+        assert set(service.env) == {"STALWART_SYSTEM_SECRET", "STALWART_POSTMASTER_SECRET", "STALWART_GIT_SECRET",
+                                    "STALWART_NOREPLY_SECRET"}
+        # the seeded key sits under the selector git declares, so DNS and mail server agree
+        assert service.lab.state.directory.settings[f"signature.{DKIM_ID}.selector"] == "s2026"
+        assert "Stalwart v0.15 emulator" in service.describe()
+    finally:
+        service.stop()

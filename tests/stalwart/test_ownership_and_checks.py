@@ -115,3 +115,18 @@ def test_changing_the_primary_address_sets_the_full_list(v015: Setup) -> None:
     assert v015.run("apply", "--yes") == 0
     assert v015.lab.state.directory.get("postmaster").emails[0] == "abuse@namgun.or.kr"  # type: ignore[union-attr]
     assert v015.run("diff") == 0
+
+
+def test_drift_findings_name_dkim_ids_outside_the_signing_rule(v015: Setup) -> None:
+    directory = v015.lab.state.directory
+    with directory.lock:
+        for key in [k for k in directory.settings if k.startswith("signature.rsa-namgun.or.kr.")]:
+            directory.settings["signature.rsa-namgun-or-kr." + key.split("signature.rsa-namgun.or.kr.", 1)[1]] = \
+                directory.settings.pop(key)
+    provider = v015.provider()
+    from reconciler.providers.base import Scope
+
+    provider.read(Scope(desired=[]))
+    (finding,) = provider.drift_findings()
+    assert "rsa-namgun-or-kr does not follow the {algorithm}-{domain} naming" in finding
+    assert "expected rsa-namgun.or.kr" in finding
