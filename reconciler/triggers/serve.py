@@ -25,15 +25,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from ..audit import AuditLog
 from ..config import Config
 from ..runs import Console, UserError
 from ..secrets import SecretError, secret
-from .outcome import Outcome
+from .outcome import Outcome, entries_since, log_size
 from .runner import Runner, trigger_event
 from .webhook import Push, WebhookRefused, authenticate, classify
 
@@ -367,7 +367,7 @@ class Service:
     # ---------------------------------------------------------------------------------- pages
     def health(self) -> tuple[int, dict[str, Any]]:
         alive = self.worker.thread.is_alive()
-        last = next((o for o in self.history if o.status == "ok"), None)
+        last = next((o for o in list(self.history) if o.status == "ok"), None)
         body = {"status": "ok" if alive else "worker stopped", "busy": self.worker.busy,
                 "pending": self.worker.pending,
                 "deployed": self.runner.source.deployed() if self.runner.source else None,
@@ -377,7 +377,7 @@ class Service:
     def status_page(self) -> str:
         e = html.escape
         rows = []
-        for o in self.history:
+        for o in list(self.history):  # a snapshot: the worker appends while we render
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(o.started))
             commit = o.commit.get("commit", "")[:12]
             rows.append(f"<tr class='{e(o.status)}'><td>{e(when)}</td><td>{e(o.kind)}</td><td>{e(o.trigger)}</td>"
@@ -390,7 +390,7 @@ class Service:
                    if self.drift_checked else "not yet")
         from ..cli import format_entry
 
-        tail = [format_entry(entry) for entry in AuditLog(self.cfg.audit_log).entries()[-25:]]
+        tail = [format_entry(entry) for entry in audit_tail(self.cfg.audit_log, 25)]
         source = self.runner.source
         deployed = source.deployed() if source else None
         return f"""<!doctype html>
@@ -415,11 +415,26 @@ deployed commit <code>{e((deployed or 'none')[:12])}</code></p>
 """
 
 
+def audit_tail(path: Path, count: int) -> list[dict[str, Any]]:
+    """The last ``count`` entries, reading only the end of the file (the log grows for years)."""
+    size = log_size(path)
+    window = 1 << 16
+    while True:
+        start = max(0, size - window)
+        entries = entries_since(path, start)
+        if start > 0:
+            entries = entries[1:]  # the first line may be cut by the window
+        if len(entries) >= count or start == 0:
+            return entries[-count:]
+        window *= 4
+
+
 def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "reconciler"
         sys_version = ""
         protocol_version = "HTTP/1.1"
+        timeout = 15  # seconds a connection may idle; a client that never sends cannot hold a thread
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # the audit log and the console carry what matters; no access log noise
