@@ -90,7 +90,7 @@ def test_authentik_down_is_a_clear_error(setup: tuple[Env, Path], capsys: pytest
 
 
 def test_import_writes_yaml_that_diffs_clean(setup: tuple[Env, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    env, config = setup
+    _, config = setup
     out = config.parent / "imported"
     assert run(config, "import", "--target", "sso", "--out", str(out)) == 0
     text = (out / "authentik" / "users.yaml").read_text("utf-8")
