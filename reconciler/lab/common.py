@@ -87,6 +87,9 @@ class LabHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # The socketserver default backlog of 5 drops connections when a client sends requests in
+    # parallel (a dropped SYN costs a 1 s retransmit); real servers accept far more.
+    request_queue_size = 128
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], control: LabControl, state: Any,
                  port: int = 0) -> None:
