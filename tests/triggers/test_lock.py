@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.triggers import lock
-from tests.triggers.conftest import World, wait_for, with_record
+from tests.triggers.conftest import World, wait_for, with_record, zone_yaml
 
 
 def holder_pid(world: World) -> int | None:
@@ -126,3 +126,15 @@ def test_reentrant_in_one_thread_and_serialised_across_threads(tmp_path: Path) -
             t.join(5)
             raise failures[0]
     assert f"pid {os.getpid()}" in str(info.value) and "'a'" in str(info.value)
+
+
+def test_diff_needs_no_lock(world: World) -> None:
+    desired = world.root / "desired-unused" / "dns"
+    desired.mkdir(parents=True)
+    (desired / "namgun.or.kr.yaml").write_text(zone_yaml(with_record("www", "192.0.2.88")), "utf-8")
+    with lock.hold(world.state_dir, "apply (held by the test)", wait=1):
+        done = world.cli("diff", timeout=60)
+        assert done.returncode == 2, done.stderr  # changes pending, shown while another run holds the lock
+        assert "192.0.2.88" in done.stdout and "holds the lock" not in done.stderr
+        busy = world.cli("drift", timeout=60)
+        assert busy.returncode == 1 and "holds the lock" in busy.stderr  # drift writes the audit log: it waits
