@@ -68,6 +68,7 @@ def load(root: Path, *, base: Path | None = None, check_secrets: bool = True) ->
                                       "file is outside dns/, authentik/ or stalwart/ and is ignored")
     _check_duplicates(state)
     _cross_checks(state, check_secrets)
+    _mail_health(state)
     state.diagnostics.sort(key=lambda d: (d.file, d.line, d.col))
     return state
 
@@ -171,6 +172,15 @@ def _cross_checks(state: DesiredState, check_secrets: bool) -> None:
             _err(state, dkim, f"DKIM signature id {dkim.key[0]!r} does not follow Stalwart's default signing "
                               f"rule naming {{algorithm}}-{{domain}} (expected {expected!r}); mail would go "
                               "unsigned", warning=True)
+
+
+def _mail_health(state: DesiredState) -> None:
+    """Offline mail DNS health of every declared mail domain (mailhealth.py), as warnings: git may not
+    declare everything the server holds, so what cannot be known offline is skipped, not failed."""
+    from .mailhealth import check_desired
+
+    for res, message in check_desired(state.resources):
+        _err(state, res, message, warning=True)
 
 
 def _check_secret(state: DesiredState, res: Resource, ref: str, what: str) -> None:

@@ -88,33 +88,43 @@ def _value_failures(where: str, expected: Expected, answer: Answer, published: l
     if published == desired:
         return []
     out: list[str] = []
+    missing = [v for v in desired if v not in published]
     extra = [p for p in published if p not in desired]
-    for value in (v for v in desired if v not in published):
-        out.append(f"{where}: {_why_missing(value, expected.rtype, answer, extra)}")
-    if extra:
+    if expected.rtype == "TXT":
+        for value in list(missing):
+            explained = _txt_damage(value, answer)
+            if explained is not None:
+                message, shown = explained
+                out.append(f"{where}: {message}")
+                missing.remove(value)
+                if shown in extra:
+                    extra.remove(shown)
+    if missing and extra:
+        out.append(f"{where}: stale value: the server publishes {_show(extra)}, desired {_show(missing)}")
+    elif missing:
+        out.append(f"{where}: value {_show(missing)} is not published (the server publishes {_show(published)})")
+    elif extra:
         out.append(f"{where}: stale value(s) published that git does not declare: {_show(extra)}")
     return out
 
 
-def _why_missing(value: str, rtype: str, answer: Answer, extra: list[str]) -> str:
-    if rtype != "TXT":
-        return f"value {_short(value)} is not published"
+def _txt_damage(value: str, answer: Answer) -> tuple[str, str] | None:
+    """A published TXT that is the desired value cut short or split wrongly: (message, its value)."""
     want = value.encode("utf-8")
     for rdata in answer.rdatas:
         strings: tuple[bytes, ...] = tuple(rdata.strings)  # type: ignore[attr-defined]
         got = b"".join(strings)
         if got == want:
             continue
-        if want.startswith(got) and got:
+        shown = records.canonical(rdata)
+        if got and want.startswith(got):
             return (f"TXT value truncated: the server publishes {len(got)} of {len(want)} octets "
-                    f"({len(strings)} character-string(s)); desired {_short(value)}")
+                    f"({len(strings)} character-string(s)); desired {_short(value)}", shown)
         if b" ".join(strings) == want or got.replace(b" ", b"") == want.replace(b" ", b""):
             return (f"TXT value mis-split: the server's {len(strings)} character-strings "
                     f"({', '.join(str(len(s)) for s in strings)} octets) do not join to the desired value "
-                    f"(spaces lost or added at string boundaries); desired {_short(value)}")
-    if extra:
-        return f"stale TXT value: published {_show(extra)}, desired {_short(value)}"
-    return f"TXT value {_short(value)} is not published"
+                    f"(spaces lost or added at string boundaries); desired {_short(value)}", shown)
+    return None
 
 
 def _short(text: str) -> str:
