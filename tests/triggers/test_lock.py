@@ -25,7 +25,7 @@ def test_a_second_run_waits_bounded_or_names_the_holder(world: World) -> None:
     world.write_config()
     world.commit("www 변경", records=with_record("www", "192.0.2.81"))
     world.push()
-    slow = world.popen("reconcile-commit", env={"FILEDNS_APPLY_DELAY": "4"})
+    slow = world.popen("reconcile-commit", env={"FILEDNS_APPLY_DELAY": "8"})
     try:
         wait_for(lambda: Path(f"{world.state}.applying").exists(), timeout=30)
         holder = lock.read_holder(world.state_dir)
