@@ -21,7 +21,6 @@ properties the adapter exposes (``HostName`` … ``Type``) and ``PSComputerName`
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -97,18 +96,11 @@ def cim_class(class_name: str, server: str, property_names: list[str], superclas
     }, f"{CIM_NAMESPACE}:{class_name}")
 
 
-def _hex_ipv4(text: str) -> str:
-    return ipaddress.IPv4Address(text).packed.hex().upper()
-
-
 def record_data(data: RecordDataObject) -> NetObject:
     """The embedded RecordData instance: only its .NET properties (never ``IPv4Address`` as a key)."""
     server = data.server_name
-    props = []
-    for name, value in data.properties.items():
-        if data.cim_mode == "ws2025hex" and name == "IPv4Address":
-            value = _hex_ipv4(str(value))  # nrkno/terraform-provider-windns#85
-        props.append(cim_property(name, value))
+    # in "ws2025hex" mode the A value is already hex (cmdlets.to_object; nrkno#85)
+    props = [cim_property(name, value) for name, value in data.properties.items()]
     return NetObject({
         "CimClass": cim_class(data.cim_class, server, list(data.properties), "DnsServerResourceRecordData"),
         "CimInstanceProperties": props,

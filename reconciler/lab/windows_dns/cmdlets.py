@@ -456,6 +456,10 @@ class DnsServerCmdlets:
                      for k in ds.DATA_FIELDS["SOA"]}
         elif rec.rrtype in ds.DATA_FIELDS:
             props = {k: rec.data[k] for k in ds.DATA_FIELDS[rec.rrtype]}
+            if rec.rrtype == "A" and self.behaviour.cim_mode == "ws2025hex":
+                # nrkno/terraform-provider-windns#85: the CIM value itself is hex, so the adapted
+                # property ($r.RecordData.IPv4Address) and CimInstanceProperties[0].Value agree
+                props["IPv4Address"] = ipaddress.IPv4Address(rec.data["IPv4Address"]).packed.hex().upper()
         else:
             props = {"Data": rec.data.get("Data", "")}
         rtype = rec.rrtype if rec.rrtype in ds.CIM_CLASSES else self.behaviour.unknown_type_text
@@ -658,7 +662,9 @@ class DnsServerCmdlets:
         else:
             data = dict(props)
             for key, value in data.items():
-                if key in ("IPv4Address", "IPv6Address"):
+                if key == "IPv4Address" and re.fullmatch(r"[0-9A-Fa-f]{8}", str(value)):
+                    data[key] = str(ipaddress.IPv4Address(bytes.fromhex(str(value))))
+                elif key in ("IPv4Address", "IPv6Address"):
                     data[key] = str(value)
         return Record(obj.HostName, rrtype, _ttl(obj.TimeToLive), data, timestamp=obj.Timestamp,
                       type_code=obj.Type)

@@ -426,6 +426,9 @@ class PsHost:
         self.buffer_width = buffer_width
         self.runs = 0
         self.programs_run: list[tuple[str, str]] = []
+        from reconciler.lab.windows_dns import programs  # the provider's programs (late: programs imports us)
+
+        programs.register()
 
     # ---- PowerShellHost ------------------------------------------------------------------------
     def reads_stdin(self, command_line: str, script: str | None) -> bool:

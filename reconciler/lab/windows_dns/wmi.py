@@ -129,13 +129,31 @@ class MicrosoftDnsWmi:
 
     def _instance(self, server: ds.DnsServer, zone: ds.Zone, rec: ds.Record) -> WmiRecord:
         owner = zone.name if rec.name == "@" else f"{rec.name}.{zone.name}"
-        rdata_text = to_rdata(rec).to_text()
+        rdata_text = render_txt(rec.data["strings"]) if rec.rrtype == "TXT" else to_rdata(rec).to_text()
         stamp = 0
         if rec.timestamp is not None:
             stamp = int(rec.timestamp.timestamp() // 3600) + _EPOCH_1601_HOURS
         return WmiRecord(server.name, zone.name, zone.name, owner, 1, rdata_text,
                          f"{owner} IN {rec.rrtype} {rdata_text}", rec.ttl, stamp,
                          f"MicrosoftDNS_{rec.rrtype.capitalize()}Type", rec.rid)
+
+
+def render_txt(strings: list[str]) -> str:
+    """How the provider shows a TXT in RecordData / TextRepresentation: each string quoted, ``"`` and
+    ``\\`` escaped, control characters as ``\\DDD``, other characters as they are (UTF-16 text on
+    Windows). The exact rendering of the real provider is **unverified**."""
+    out = []
+    for text in strings:
+        body = []
+        for ch in text:
+            if ch in '"\\':
+                body.append("\\" + ch)
+            elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+                body.append(f"\\{ord(ch):03d}")
+            else:
+                body.append(ch)
+        out.append('"' + "".join(body) + '"')
+    return " ".join(out)
 
 
 def _parse_line(text: str, zone_name: str) -> tuple[str, int | None, dns.rdata.Rdata]:
