@@ -16,7 +16,11 @@ from reconciler.providers.windows_dns.provider import WindowsDnsProvider
 
 ZONE = "namgun.or.kr"
 # a 410-character DKIM record like the organisation's; the lab seeds it cut at 255 (issue 2)
-KEY = "v=DKIM1; k=rsa; p=" + "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "u" * 348
+KEY = ("v=DKIM1; k=rsa; p="
+       "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAmh6OuhvbNdZZ/HLPFf8k+Yvas098M0pPOTCvQG"
+       "ZfKin0E/0M1uaIht0ThZaNM6kgY/hm9SNH8Fj+Vy6+wuUKCnPQUw1Zvd5GUrAnwTEggL0KjDwxFc6ltbefqrbwBuzKa3sw2CIWYI"
+       "Nb6D0d06LUbemo2xRyT08Xg9RpS3TiCLlWRXNlqUxzls7PDbXObu44+7Mba0NyOobnmfOx37f14HPrQtx/nFdLwcTjfOKM3yacN6"
+       "+kTUSH2ihXwvRFcnd/DQtwk27jTI4DptnEA5AsSf+baLfxW2iLB/iFfH9tynX5N973SGQXvhcqhAJKi0GFGmKmS14bbzZzAxZV4BKiRQIDAQAB")
 
 
 @pytest.fixture

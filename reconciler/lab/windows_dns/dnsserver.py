@@ -346,12 +346,12 @@ class WindowsDnsModel:
         with self.lock:
             wanted = "" if name in (None, "@", "") else name.lower()
             out = []
-            for rec in zone.sorted_records():
+            for rec in zone.records:  # filter first, then order: a 10,000-record zone stays cheap
                 rname = "" if rec.name == "@" else rec.name.lower()
                 if rname == wanted or (subtree and (wanted == "" or rname.endswith("." + wanted))):
                     if type_code is None or rec.type_code == type_code:
                         out.append(rec)
-            return out
+            return sorted(out, key=lambda r: (name_sort_key(r.name), r.type_code, r.rid))
 
     def node_exists(self, zone: Zone, name: str) -> bool:
         return bool(self.find(zone, name, subtree=True))
