@@ -83,8 +83,10 @@ class WindowsDnsProvider(BaseProvider):
                 live.unmanaged.append(Unmanaged(res, reason))
             live.notes.extend(read.notes)
         progress("read", len(zones), len(zones))
-        live.facts = {"server": self.settings.address, "zones": dict(self.zone_facts),
-                      "round_trips": self.runner.stats.commands}
+        live.facts = {"server": self.settings.address, "round_trips": self.runner.stats.commands,
+                      "zones": ", ".join(f"{z} ({f.get('type')}{', AD-integrated' if f.get('ds') else ''}, "
+                                         f"dynamic update {f.get('dynamic_update')})"
+                                         for z, f in sorted(self.zone_facts.items()))}
         return live
 
     def _txt_from_dns(self, zone: str, read: records.ZoneRead) -> list[Resource]:
