@@ -86,10 +86,12 @@ def render_plan(plan: Plan, color: bool = False, show_unmanaged: bool = True) ->
         unmanaged = [u for t, u in plan.unmanaged if t == target]
         if show_unmanaged and unmanaged:
             out.append(style("dim", f"  {len(unmanaged)} live object(s) not managed (left as they are):"))
-            for item in unmanaged[:15]:
-                out.append(style("dim", f"    = {item.resource.ident}: {item.reason}"))
-            if len(unmanaged) > 15:
-                out.append(style("dim", f"    … and {len(unmanaged) - 15} more (--json lists all)"))
+            by_reason: dict[str, list[str]] = {}
+            for item in unmanaged:
+                by_reason.setdefault(item.reason, []).append("/".join(item.resource.key[1:] or item.resource.key))
+            for reason, names in by_reason.items():
+                examples = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+                out.append(style("dim", f"    = {len(names)} × {reason}: {examples}"))
     for note in plan.notes:
         out.append(style("warn", f"note: {note}"))
     for refusal in plan.refusals:
