@@ -433,22 +433,28 @@ def mail_domains(resources: Iterable[Resource]) -> list[tuple[Resource, str]]:
 
 
 def dkim_selectors(resources: Iterable[Resource], domain: str) -> list[str]:
-    suffix = "._domainkey." + fqdn(domain)
-    out = []
+    return _selector_index(resources).get(fqdn(domain), [])
+
+
+def _selector_index(resources: Iterable[Resource]) -> dict[str, list[str]]:
+    """domain → DKIM selectors declared under <selector>._domainkey.<domain>, in one pass."""
+    out: dict[str, set[str]] = {}
     for res in resources:
-        if res.kind == m.KIND and res.key[2] == "TXT":
+        if res.kind == m.KIND and res.key[2] == "TXT" and "._domainkey" in f".{res.key[1]}":
             name = m.absolute_name(res.key[1], res.key[0])
-            if name.endswith(suffix):
-                out.append(name[: -len(suffix)])
-    return sorted(set(out))
+            selector, sep, domain = name.partition("._domainkey.")
+            if sep:
+                out.setdefault(domain, set()).add(selector)
+    return {d: sorted(s) for d, s in out.items()}
 
 
 def check_desired(resources: Sequence[Resource]) -> list[tuple[Resource, str]]:
     """Offline mail health of every declared mail domain, for `validate`: (MX resource, warning)."""
     lookup = DesiredLookup(resources)
+    selectors = _selector_index(resources)
     out: list[tuple[Resource, str]] = []
     for mx, domain in mail_domains(resources):
-        report = check_domain(domain, lookup, dkim_selectors=dkim_selectors(resources, domain), syntax=False)
+        report = check_domain(domain, lookup, dkim_selectors=selectors.get(fqdn(domain), []), syntax=False)
         for severity, message in report.findings:
             if severity != "info":
                 out.append((mx, f"mail health of {domain}: {message}"))

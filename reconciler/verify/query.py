@@ -8,7 +8,10 @@ on loopback take well under a second (issue 6 target: under 5 s).
 from __future__ import annotations
 
 import ipaddress
+import secrets
+import selectors
 import socket
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -98,10 +101,16 @@ class Answer:
         return "found" if self.rdatas else "no such record (NOERROR, no data)"
 
 
-def ask(server: Server, name: dns.name.Name, rdtype: int, timeout: float = 3.0) -> Answer:
+def make_query(server: Server, name: dns.name.Name, rdtype: int) -> dns.message.QueryMessage:
     query = dns.message.make_query(name, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
     if not server.recursive:
         query.flags &= ~dns.flags.RD
+    return query
+
+
+def ask(server: Server, name: dns.name.Name, rdtype: int, timeout: float = 3.0) -> Answer:
+    """One question: UDP, then TCP when the answer is truncated."""
+    query = make_query(server, name, rdtype)
     out = Answer(name, rdtype)
     try:
         response, out.tcp = dns.query.udp_with_fallback(query, server.host, timeout=timeout, port=server.port)
@@ -114,9 +123,13 @@ def ask(server: Server, name: dns.name.Name, rdtype: int, timeout: float = 3.0) 
     except (OSError, dns.exception.DNSException) as exc:
         out.error = f"{server}: {type(exc).__name__}: {exc}"
         return out
+    return _read(out, response)
+
+
+def _read(out: Answer, response: dns.message.Message) -> Answer:
     out.rcode = response.rcode()
     out.authoritative = bool(response.flags & dns.flags.AA)
-    target = name
+    target, rdtype = out.name, out.rdtype
     for _ in range(8):  # follow a CNAME chain inside the answer (a resolver returns it whole)
         rrset = response.get_rrset(response.answer, target, dns.rdataclass.IN, rdtype)
         if rrset is not None:
@@ -132,10 +145,78 @@ def ask(server: Server, name: dns.name.Name, rdtype: int, timeout: float = 3.0) 
 
 def ask_many(server: Server, questions: Iterable[tuple[dns.name.Name, int]], *, timeout: float = 3.0,
              workers: int = DEFAULT_WORKERS) -> dict[tuple[dns.name.Name, int], Answer]:
+    """Answers to many questions: pipelined over one UDP socket, then one by one (threads, TCP
+    fallback) for whatever came back truncated, lost or refused."""
     unique = list(dict.fromkeys(questions))
     if not unique:
         return {}
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(unique)))) as pool:
-        answers = list(pool.map(lambda q: ask(server, q[0], q[1], timeout), unique))
-    return dict(zip(unique, answers, strict=True))
+    answers = _pipelined(server, unique, timeout)
+    rest = [q for q in unique if q not in answers]
+    if rest:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(rest)))) as pool:
+            answers.update(zip(rest, pool.map(lambda q: ask(server, q[0], q[1], timeout), rest), strict=True))
+    return {q: answers[q] for q in unique}
 
+
+WINDOW = 128  # questions in flight on the pipelined socket
+
+
+def _pipelined(server: Server, questions: list[tuple[dns.name.Name, int]],
+               timeout: float) -> dict[tuple[dns.name.Name, int], Answer]:
+    """Send up to WINDOW questions at a time on one connected UDP socket and match answers by id.
+    Truncated answers and questions without an answer are left out (the caller retries them)."""
+    family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
+    answers: dict[tuple[dns.name.Name, int], Answer] = {}
+    try:
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.connect((server.host, server.port))
+    except OSError:
+        return answers
+    pending: dict[int, tuple[tuple[dns.name.Name, int], dns.message.QueryMessage, float]] = {}
+    todo = list(reversed(questions))
+    next_id = secrets.randbelow(65536)
+    with sock, selectors.DefaultSelector() as selector:
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ)
+        while todo or pending:
+            while todo and len(pending) < WINDOW:
+                question = todo.pop()
+                while next_id in pending:
+                    next_id = (next_id + 1) % 65536
+                query = make_query(server, *question)
+                query.id = next_id
+                try:
+                    sock.send(query.to_wire())
+                except BlockingIOError:
+                    todo.append(question)
+                    break
+                except OSError:
+                    return answers  # e.g. ICMP port unreachable: the server is down
+                pending[next_id] = (question, query, time.monotonic() + timeout)
+                next_id = (next_id + 1) % 65536
+            if not selector.select(timeout=0.05):
+                now = time.monotonic()
+                for qid in [i for i, (_, _, deadline) in pending.items() if deadline < now]:
+                    del pending[qid]  # no answer: retried one by one
+                continue
+            while True:
+                try:
+                    wire = sock.recv(65535)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    return answers
+                if len(wire) < 2:
+                    continue
+                entry = pending.pop(int.from_bytes(wire[:2], "big"), None)
+                if entry is None:
+                    continue
+                question, query, _ = entry
+                try:
+                    response = dns.message.from_wire(wire, question_only=False, raise_on_truncation=False)
+                except dns.exception.DNSException:
+                    continue
+                if not query.is_response(response) or response.flags & dns.flags.TC:
+                    continue
+                answers[question] = _read(Answer(*question), response)
+    return answers

@@ -157,12 +157,11 @@ class Rfc2136Provider(BaseProvider):
         data = self.zones.get(zone)
         if data is None:
             return None
-        fqdn = m.absolute_name(name, zone)
-        for (owner, rdtype), rrset in data.rrsets.items():
-            if rdtype == dns.rdatatype.NS and any(r.target.to_text().lower() == fqdn for r in rrset.rdatas):
-                return (f"{name} is a name server of {owner} (NS); deleting its address is refused "
-                        "(BIND: 'post update name server sanity check failed'); change the NS record first")
-        return None
+        owner = data.name_servers().get(m.absolute_name(name, zone))
+        if owner is None:
+            return None
+        return (f"{name} is a name server of {owner} (NS); deleting its address is refused "
+                "(BIND: 'post update name server sanity check failed'); change the NS record first")
 
     def _overhead(self, origin: dns.name.Name) -> int:
         tsig = self.settings.tsig

@@ -20,6 +20,7 @@ import dns.rdatatype
 import dns.rrset
 
 SOA = dns.rdatatype.SOA
+NS = dns.rdatatype.NS
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ZoneData:
     serial: int = 0
     soa: dns.rdata.Rdata | None = None
     rrsets: dict[tuple[str, int], RRset] = field(default_factory=dict)  # (relative name, rdtype)
+    _ns: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     def relative(self, name: dns.name.Name) -> str:
         if name == self.origin:
@@ -47,12 +49,21 @@ class ZoneData:
     def get(self, relative: str, rdtype: int) -> RRset | None:
         return self.rrsets.get((relative, rdtype))
 
+    def name_servers(self) -> dict[str, str]:
+        """Absolute name-server host → the owner of the NS record naming it (apex or delegation)."""
+        if self._ns is None:
+            self._ns = {r.target.to_text().lower(): owner  # type: ignore[attr-defined]
+                        for (owner, rdtype), rrset in self.rrsets.items() if rdtype == NS for r in rrset.rdatas}
+        return self._ns
+
     # ---------------------------------------------------------------------------- building
     def add(self, name: dns.name.Name, ttl: int, rdata: dns.rdata.Rdata) -> None:
         if rdata.rdtype == SOA:
             self.soa = rdata
             self.serial = rdata.serial  # type: ignore[attr-defined]
             return
+        if rdata.rdtype == NS:
+            self._ns = None
         key = (self.relative(name), rdata.rdtype)
         rrset = self.rrsets.get(key)
         if rrset is None:
@@ -65,6 +76,8 @@ class ZoneData:
     def remove(self, name: dns.name.Name, rdata: dns.rdata.Rdata) -> None:
         if rdata.rdtype == SOA:
             return
+        if rdata.rdtype == NS:
+            self._ns = None
         key = (self.relative(name), rdata.rdtype)
         rrset = self.rrsets.get(key)
         if rrset is None:
