@@ -25,6 +25,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -446,12 +447,24 @@ def measure(base: Path, live: dict, want: dict, changed: list[list[str]]) -> dic
     finally:
         server.stop()
     results["octodns"] = o
+    results["same_end_state"] = results["reconciler"].pop("state") == o.pop("state", None)
     return results
 
 
-def report(results: dict[str, Any], counts: dict[str, int]) -> tuple[str, dict[str, Any]]:
+def median_of(runs: list[Any]) -> Any:
+    """The first run's structure with every float (times, memory) replaced by the median over runs."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {k: median_of([r[k] for r in runs]) if all(isinstance(r, dict) and k in r for r in runs) else v
+                for k, v in first.items()}
+    if isinstance(first, float):
+        return statistics.median(runs)
+    return first
+
+
+def report(results: dict[str, Any], counts: dict[str, int], repeat: int = 1) -> tuple[str, dict[str, Any]]:
     r, o = results["reconciler"], results["octodns"]
-    same = r.pop("state") == o.pop("state", None)
+    same = results["same_end_state"]
 
     def row(name: str, rec: dict[str, Any], oct_: dict[str, Any]) -> str:
         ratio = oct_["seconds"] / rec["seconds"] if rec["seconds"] else float("nan")
@@ -471,7 +484,8 @@ def report(results: dict[str, Any], counts: dict[str, int]) -> tuple[str, dict[s
         f"{sum(counts.values())} changes ({counts['update']} updates, {counts['create']} creates, "
         f"{counts['delete']} deletes). Each tool starts from a fresh BIND holding the same zone; every phase runs "
         "in its own process (time measured around the call; peak memory = the process's max RSS). DNS requests "
-        "are counted from BIND's log (transfers, UPDATE messages, queries) the same way for both tools.",
+        "are counted from BIND's log (transfers, UPDATE messages, queries) the same way for both tools. "
+        f"Times and memory are medians of {repeat} runs (other helpers shared the 2 CPUs: expect noise).",
         "",
         "| phase | reconciler | octoDNS | octoDNS ÷ reconciler | DNS requests (reconciler) | DNS requests "
         "(octoDNS) | peak memory (reconciler) | peak memory (octoDNS) |",
@@ -558,6 +572,7 @@ def main() -> int:
     parser.add_argument("--dir", type=Path)
     parser.add_argument("--keep", type=Path, help="keep the work files in this folder")
     parser.add_argument("--no-write", action="store_true", help="print, do not update bench/RESULTS.md")
+    parser.add_argument("--repeat", type=int, default=3, help="runs; times and memory are medians (default 3)")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.dir)))
@@ -579,8 +594,10 @@ def main() -> int:
     base = args.keep or Path(tempfile.mkdtemp(prefix="bench-rfc2136-"))
     base.mkdir(parents=True, exist_ok=True)
     try:
-        results = measure(base, live, want, changed)
-        section, body = report(results, counts)
+        runs = [measure(base / f"run{i}", live, want, changed) for i in range(max(1, args.repeat))]
+        results = median_of(runs)
+        results["same_end_state"] = all(run["same_end_state"] for run in runs)
+        section, body = report(results, counts, len(runs))
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)

@@ -43,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--resolver", metavar="ADDR[:PORT]", help="ask this resolver instead of the authoritative servers")
     p.add_argument("--mail", metavar="DOMAIN", action="append", default=[],
                    help="also check the mail DNS health of DOMAIN (repeatable)")
+    p.add_argument("--helo", metavar="NAME", action="append",
+                   help="with --mail: the mail host's HELO name (repeatable; default: each MX host)")
     p.add_argument("--target", action="append", help="only the zones of this DNS target (repeatable)")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds per DNS question (default 3)")
     p.add_argument("--json", action="store_true", help="machine-readable result")
@@ -158,7 +160,8 @@ def _verify(engine: Engine, desired: DesiredState, served: dict[str, tuple[str, 
         lookup = DnsLookup(router({z: s for z, (_, s) in served.items()}, resolver), timeout=args.timeout)
         for domain in args.mail:
             name = m.zone_name(domain)
-            report = mailhealth.check_domain(name, lookup, dkim_selectors=mailhealth.dkim_selectors(resources, name))
+            report = mailhealth.check_domain(name, lookup, dkim_selectors=mailhealth.dkim_selectors(resources, name),
+                                             helo_names=args.helo)
             mail[name] = report.findings + [("error", f"lookup failed: {p}") for p in lookup.problems]
             lookup.problems.clear()
     return {"ok": not failures, "checked": sum(len(v) for v in groups.values()), "failures": failures,

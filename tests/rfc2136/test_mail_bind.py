@@ -76,3 +76,12 @@ def test_broken_mail_domain_fails_with_each_reason(tmp_path: Path, bind_factory,
     assert "stale value: the server publishes 'smtp.isp.example.', desired 'mail.namgun.or.kr.'" in out
     # smtp.isp.example is in no zone the resolver serves: the lookup failure is reported, not hidden.
     assert "lookup failed: smtp.isp.example. A" in out
+
+
+def test_helo_name_option(tmp_path: Path, bind_factory, capsys) -> None:
+    bind = start(bind_factory)
+    config = setup(tmp_path, bind, dkim_value())
+    capsys.readouterr()
+    resolver = f"127.0.0.1:{bind.port}"
+    assert run(config, "verify", "--mail", ZONE, "--resolver", resolver, "--helo", f"www.{ZONE}") == 1
+    assert f"HELO name www.{ZONE}. has no SPF record" in capsys.readouterr().out

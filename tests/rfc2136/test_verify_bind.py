@@ -85,6 +85,13 @@ def test_verify_reports_truncated_missplit_missing_stale(applied, capsys) -> Non
     assert verify["ok"] is False and len(verify["failures"]) == 5
 
 
+def test_verify_target_option(applied, capsys) -> None:
+    config, _, _ = applied
+    assert run(config, "verify", "--target", "bind-lab") == 0
+    assert run(config, "verify", "--target", "nope") == 1
+    assert "'nope' is not a DNS target" in capsys.readouterr().err
+
+
 def test_verify_through_a_resolver(applied, capsys) -> None:
     config, bind, _ = applied
     assert run(config, "verify", "--resolver", f"127.0.0.1:{bind.port}", "--json") == 0

@@ -112,7 +112,7 @@ class Client:
                 try:
                     sock = self._connect()
                 except Exception as exc:
-                    raise self.failure(exc) from None
+                    raise self._not_sent(exc) from None
                 expiration = time.monotonic() + self.settings.timeout
                 try:
                     dns.query.send_tcp(sock, wire, expiration)
@@ -120,7 +120,7 @@ class Client:
                     self._close()
                     if attempt == 1 and not fresh:
                         continue
-                    raise self.failure(exc) from None
+                    raise self._not_sent(exc) from None
                 try:
                     answer, _ = dns.query.receive_tcp(sock, expiration, keyring=self.keyring,
                                                       request_mac=message.mac)
@@ -137,6 +137,11 @@ class Client:
                                          unknown=True)
                 return answer.rcode()
         raise AssertionError("unreachable")
+
+    def _not_sent(self, exc: BaseException) -> errors.Failure:
+        failure = self.failure(exc)
+        failure.unknown = False  # the server never received the whole message
+        return failure
 
     def _connect(self) -> socket.socket:
         if self._sock is None:

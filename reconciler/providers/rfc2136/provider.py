@@ -180,7 +180,7 @@ class Rfc2136Provider(BaseProvider):
             where = self._where(zone)
             if stop_all is not None:
                 for change in zone_changes:
-                    results[change.id] = ChangeResult(change.id, False, error=stop_all, skipped=True)
+                    results[change.id] = ChangeResult(change.id, False, error=f"{where}: {stop_all}", skipped=True)
                 continue
             data = self.zones.get(zone) or ZoneData(zone, dns.name.from_text(zone))
             steps: list[updates.Step] = []
@@ -201,7 +201,7 @@ class Rfc2136Provider(BaseProvider):
             stop_zone: str | None = None
             for index, batch in enumerate(batches, 1):
                 if stop_all or stop_zone:
-                    reason = stop_all or stop_zone
+                    reason = f"{where}: {stop_all or stop_zone}"
                     for step in batch:
                         results[step.change.id] = ChangeResult(step.change.id, False, error=reason, skipped=True)
                     continue
@@ -209,9 +209,10 @@ class Rfc2136Provider(BaseProvider):
                 outcome = self._send_batch(data, batch, label)
                 results.update(outcome.results)
                 if outcome.stop == "server":
-                    stop_all = f"not sent: an earlier UPDATE to {self.settings.where} failed ({outcome.reason})"
+                    stop_all = (f"not sent: an earlier UPDATE to {self.settings.where} (zone {zone}) failed "
+                                f"({outcome.reason})")
                 elif outcome.stop == "zone":
-                    stop_zone = f"not sent: an earlier UPDATE in {where} failed ({outcome.reason})"
+                    stop_zone = f"not sent: an earlier UPDATE in this zone failed ({outcome.reason})"
                 done += len(batch)
                 progress(f"{zone}: {index}/{len(batches)} messages", done, total)
         return [results.get(c.id) or ChangeResult(c.id, False, error="not attempted", skipped=True)
@@ -226,8 +227,7 @@ class Rfc2136Provider(BaseProvider):
             try:
                 rcode = self.client.send_update(message)
             except errors.Failure as exc:
-                note = "outcome unknown (the next run re-reads the zone and converges)" if exc.unknown \
-                    else "not applied"
+                note = "the next run re-reads the zone and converges" if exc.unknown else "not applied"
                 for step in pending:
                     outcome.results[step.change.id] = ChangeResult(
                         step.change.id, False, error=f"{label}: {exc}; {note}",
