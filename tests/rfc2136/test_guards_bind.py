@@ -106,3 +106,17 @@ def test_bind_ignoring_an_update_fails_verification(tmp_path: Path, bind: BindSe
         in out.out
     verify = [e for e in audit_events(config) if e["event"] == "verify"]
     assert verify[-1]["ok"] is False and len(verify[-1]["failures"]) == 2
+
+
+def test_guard_ad_names_can_be_turned_off(tmp_path: Path, bind: BindServer, capsys) -> None:
+    """A zone without AD: `guard_ad_names: false` lets purge remove an undeclared _tcp name."""
+    write_zone(tmp_path, ZONE, {"ns1": {"type": "A", "value": "127.0.0.1"}, "www": {"type": "A", "value": "192.0.2.10"},
+                                "@": [{"type": "MX", "value": "10 mail"}, {"type": "TXT", "value": "v=spf1 mx -all"}],
+                                "mail": {"type": "A", "value": "192.0.2.25"},
+                                "dc1": {"type": "A", "value": "192.0.2.5"},
+                                "_dmarc": {"type": "TXT", "value": "v=DMARC1; p=none"}})
+    target = {**bind.target(zones=[ZONE]), "guard_ad_names": False,
+              "policies": {"purge": True, "max_change_share": 1.0}}
+    config = write_config(tmp_path, {"bind-lab": target})
+    assert run(config, "apply", "--yes") == 0, capsys.readouterr()
+    assert rrset(bind, f"_ldap._tcp.dc._msdcs.{ZONE}.", "SRV") is None

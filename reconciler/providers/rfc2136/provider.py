@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 SOA_REASON = "SOA is maintained by the server; the reconciler never changes it"
 APEX_NS_REASON = ("apex NS: kept unless git declares it; changes need --force (octoDNS RootNsChange, "
                   "dns-as-code-anchors.md §1.3)")
-AD_REASON = "AD-managed name (_msdcs, _sites, _tcp, _udp, DomainDnsZones, ForestDnsZones): never deleted"
+AD_REASON = ("name under _msdcs, _sites, _tcp, _udp, DomainDnsZones or ForestDnsZones (AD-managed on Windows "
+             "servers): never deleted unless git declares it (guard_ad_names: false turns this off)")
 
 
 class Rfc2136Provider(BaseProvider):
@@ -109,7 +110,7 @@ class Rfc2136Provider(BaseProvider):
             meta: dict[str, Any] = {}
             if name == "@" and rtype == "NS":
                 meta[GUARD] = APEX_NS_REASON
-            elif m.is_guarded_name(name):
+            elif self.settings.guard_ad_names and m.is_guarded_name(name):
                 meta[GUARD] = AD_REASON
             values = [records.canonical(r) for r in rrset.rdatas]
             live.add(Resource(m.KIND, (zone, name, rtype), m.rrset_data(rrset.ttl, values), meta))

@@ -9,6 +9,8 @@ bind-lab:
   tsig: {name: reconciler-key., algorithm: hmac-sha256, secret: env:RECONCILER_TSIG_SECRET}
   timeout: 10                # seconds per network operation
   max_message_size: 32768    # optional: octets per UPDATE message (512..65535)
+  guard_ad_names: true       # optional: names under _msdcs/_sites/_tcp/_udp/DomainDnsZones/ForestDnsZones
+                             # are never deleted unless git declares them (set false on zones without AD)
 ```
 """
 
@@ -68,6 +70,7 @@ class Settings:
     tsig: Tsig | None
     timeout: float
     max_message_size: int
+    guard_ad_names: bool = True
 
     @property
     def where(self) -> str:
@@ -76,7 +79,8 @@ class Settings:
 
 
 def parse(target_name: str, options: dict[str, Any]) -> Settings:
-    known = {"server", "port", "zones", "zone", "tsig", "timeout", "max_message_size", "address", "dns_server"}
+    known = {"server", "port", "zones", "zone", "tsig", "timeout", "max_message_size", "guard_ad_names", "address",
+             "dns_server"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise SettingsError(f"unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -103,8 +107,11 @@ def parse(target_name: str, options: dict[str, Any]) -> Settings:
         raise SettingsError(f"timeout must be between 0 and 600 seconds, got {timeout}")
     size = _int(options.get("max_message_size", DEFAULT_MESSAGE_SIZE), "max_message_size", 512,
                 TCP_MESSAGE_LIMIT)
+    guard = options.get("guard_ad_names", True)
+    if not isinstance(guard, bool):
+        raise SettingsError("guard_ad_names must be true or false")
     return Settings(server=server, port=port, zones=zones, tsig=_tsig(target_name, options.get("tsig")),
-                    timeout=timeout, max_message_size=size)
+                    timeout=timeout, max_message_size=size, guard_ad_names=guard)
 
 
 def _tsig(target_name: str, raw: Any) -> Tsig | None:
