@@ -12,7 +12,7 @@ the same way for both tools. Then: verification of the 1,000 changed names, and 
     .ci/bind.sh                             # BIND 9
     python bench/bench_rfc2136.py [--keep DIR] [--no-write]
 
-Writes bench/results/rfc2136.json and the "RFC 2136 / BIND" section of bench/RESULTS.md.
+Writes the "RFC 2136 / BIND" section of bench/RESULTS.md (--json FILE: every measurement).
 """
 
 from __future__ import annotations
@@ -519,8 +519,41 @@ def report(results: dict[str, Any], counts: dict[str, int], repeat: int = 1) -> 
         "|---|---|---|---|",
         *_layer_rows(r["layers"]["layers"], o["layers"]["layers"]),
         "",
+        "Targets of issue 6:",
+        "",
+        *_verdicts(r, o, default),
+        "",
     ]
     return "\n".join(lines), {"reconciler": r, "octodns": o, "same_end_state": same}
+
+
+def _verdicts(r: dict[str, Any], o: dict[str, Any], default: dict[str, Any]) -> list[str]:
+    plan = o["batch100:plan"]["seconds"] / r["plan"]["seconds"]
+    apply = o["batch100:apply"]["seconds"] / r["apply"]["seconds"]
+    layers = r["layers"]["layers"]
+    stats = r["apply"]["stats"]
+
+    def mark(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    return [
+        f"- plan ≥ 4× faster than octoDNS: {mark(plan >= 4)} ({plan:.1f}×). Loading the 10,200 desired records "
+        f"takes {layers['desired']:.2f} s of it (octoDNS: {o['layers']['layers']['desired']:.2f} s; the core's YAML "
+        f"with positions, JSON Schema per record, canonical form); reading the zone and diffing takes "
+        f"{layers['read_diff']:.2f} s. octoDNS measured here is faster than the issue's figures (about 9 s to "
+        "plan and 10 s to apply).",
+        f"- apply ≥ 4× faster: {mark(apply >= 4)} ({apply:.1f}×). The reconciler also verifies (IXFR re-read "
+        f"{layers['reread']:.2f} s, {r['verify_changed']['names']} DNS queries {layers['verify_dns']:.2f} s) and "
+        f"writes {2 * r['layers']['changes']} fsync'd audit entries ({layers['audit_and_rest']:.2f} s with the rest); "
+        "octoDNS does neither.",
+        f"- never failing on message size: {mark(r['apply']['exit'] == 0 and stats.get('largest_update', 0) <= 65535)}"
+        f" (largest UPDATE {stats.get('largest_update', 0):,} octets; octoDNS's default batch "
+        f"{'failed' if default.get('error') else 'passed'}).",
+        f"- one AXFR per zone per run: {mark(r['apply']['dns']['axfr'] == 1 and r['plan']['dns']['axfr'] == 1)} "
+        "(the verification read after apply is an IXFR).",
+        f"- verification of 1,000 names < 5 s on loopback: {mark(r['verify_changed']['seconds'] < 5)} "
+        f"({r['verify_changed']['seconds']:.2f} s).",
+    ]
 
 
 def _layer_rows(rec: dict[str, float], oct_: dict[str, float]) -> list[str]:
@@ -572,6 +605,7 @@ def main() -> int:
     parser.add_argument("--dir", type=Path)
     parser.add_argument("--keep", type=Path, help="keep the work files in this folder")
     parser.add_argument("--no-write", action="store_true", help="print, do not update bench/RESULTS.md")
+    parser.add_argument("--json", type=Path, help="also write every measurement to this file")
     parser.add_argument("--repeat", type=int, default=3, help="runs; times and memory are medians (default 3)")
     args = parser.parse_args()
     if args.child:
@@ -602,10 +636,9 @@ def main() -> int:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
     print(section)
+    if args.json:
+        args.json.write_text(json.dumps(body, indent=1, default=str) + "\n", "utf-8")
     if not args.no_write:
-        out = ROOT / "bench" / "results"
-        out.mkdir(exist_ok=True)
-        (out / "rfc2136.json").write_text(json.dumps(body, indent=1, default=str) + "\n", "utf-8")
         write_results(section)
     return 0
 
