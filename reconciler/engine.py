@@ -108,6 +108,8 @@ class Engine:
         problems: list[str] = []
         for res in self.desired.resources:
             owners = [name for name in self.config.targets if self.provider(name).serves(res)]
+            if not owners and res.meta.get("verify_only"):
+                continue  # e.g. the ISP's PTR: checked by `reconciler verify`, never written by anyone
             if not owners:
                 where = f" ({res.origin})" if res.origin else ""
                 problems.append(f"no target in {self.config.path.name} serves {res.ident}{where}")

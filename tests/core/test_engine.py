@@ -333,3 +333,36 @@ def test_dkim_reference_is_resolved_for_a_single_target(world: World, capsys: py
     fakeprovider.SERVERS["fake-mail"].dkim = {}
     code, _, err = run(world, capsys, "diff")
     assert code == 1 and "no DKIM signature 'rsa-namgun.or.kr'" in err
+
+
+def test_verify_only_record_in_a_zone_no_target_serves_is_not_an_error(tmp_path):
+    """An ISP-managed PTR is declared `verify_only`: checked by `reconciler verify`, never written, so
+    it needs no target; every other record of an unserved zone is still a configuration error."""
+    from reconciler.config import Config, Target
+    from reconciler.desired.loader import DesiredState
+    from reconciler.engine import Engine, EngineError
+    from reconciler.model.resource import Resource
+
+    class Serves:
+        name = "dc1"
+
+        def __init__(self, target):
+            self.target = target
+
+        def serves(self, res):
+            return res.key[0] == "namgun.or.kr"
+
+        def close(self):
+            return None
+
+    ptr = Resource("dns.rrset", ("144.244.211.in-addr.arpa", "69", "PTR"), {"ttl": 3600,
+                   "values": ["mail.namgun.or.kr."]}, {"verify_only": True})
+    mx = Resource("dns.rrset", ("namgun.or.kr", "@", "MX"), {"ttl": 3600, "values": ["10 mail.namgun.or.kr."]})
+    cfg = Config(path=tmp_path / "r.yaml", desired=tmp_path, state_dir=tmp_path, audit_log=tmp_path / "a",
+                 policies={}, targets={"dc1": Target("dc1", "windows_dns", {}, {}, "r.yaml:1")})
+    engine = Engine(cfg, DesiredState(root=tmp_path, resources=[ptr, mx]), provider_factory=Serves)
+    assert engine.assign() == {"dc1": [mx]}
+    stray = Resource("dns.rrset", ("example.org", "@", "A"), {"ttl": 1, "values": ["192.0.2.1"]})
+    engine = Engine(cfg, DesiredState(root=tmp_path, resources=[ptr, mx, stray]), provider_factory=Serves)
+    with pytest.raises(EngineError, match="no target"):
+        engine.assign()
