@@ -243,11 +243,13 @@ class Engine:
         total = len(plan.changes)
         done = 0
         for name, changes in by_target.items():
-            for change in changes:
-                self.audit.append("change_intended", self.run_id, target=name, change=change.id, op=change.op,
-                                  resource=change.ident,
-                                  before=change.before.data if change.before else None,
-                                  after=change.after.data if change.after else None, fields=change.fields)
+            self.audit.append_many(self.run_id, [
+                ("change_intended", {"target": name, "change": change.id, "op": change.op,
+                                     "resource": change.ident,
+                                     "before": change.before.data if change.before else None,
+                                     "after": change.after.data if change.after else None,
+                                     "fields": change.fields})
+                for change in changes])
 
             def step(what: str, d: int, t: int, offset: int = done) -> None:
                 self.progress(f"applying: {what}", offset + d, total)
@@ -266,9 +268,10 @@ class Engine:
             known = {r.change_id for r in results}
             results += [ChangeResult(c.id, False, error="provider returned no result", skipped=True)
                         for c in changes if c.id not in known]
-            for result in results:
-                self.audit.append("change_result", self.run_id, target=name, change=result.change_id,
-                                  ok=result.ok, skipped=result.skipped, error=result.error, detail=result.detail)
+            self.audit.append_many(self.run_id, [
+                ("change_result", {"target": name, "change": r.change_id, "ok": r.ok, "skipped": r.skipped,
+                                   "error": r.error, "detail": r.detail})
+                for r in results])
             report.results.extend(results)
             done += len(changes)
             self.progress("applying", done, total)

@@ -105,7 +105,7 @@ def _diagnose(error: ValidationError) -> list[tuple[Any, str]]:
     if choice is not None:
         verb = "needs one of" if error.context else "takes only one of"
         return [(error.instance, f"{prefix}{verb}: {' / '.join(choice)}")]
-    if error.validator == "oneOf" and error.context:
+    if error.validator in ("oneOf", "anyOf") and error.context:
         types = [e.validator_value for e in error.context if e.validator == "type" and not e.relative_path]
         if types and len(types) == len(error.validator_value):
             flat = [t for ts in types for t in ([ts] if isinstance(ts, str) else ts)]
