@@ -97,6 +97,24 @@ def is_guarded_name(relative: str) -> bool:
     return any(label in AD_LABELS for label in labels)
 
 
+# The ownership guard shared by every DNS provider (windows-dns.md §8; dns-as-code-anchors.md §1.3, §6).
+SOA_REASON = "SOA is maintained by the server; the reconciler never changes it"
+APEX_NS_REASON = "apex NS: kept unless git declares it; changes need --force"
+AD_REASON = ("Active Directory name (_msdcs, _sites, _tcp, _udp, DomainDnsZones, ForestDnsZones): "
+             "changed only if git declares it, never deleted")
+
+
+def guard_reason(name: str, rtype: str, *, ad_names: bool = True) -> str | None:
+    """Why a live RRset must not be deleted (and changed only when git declares it), or None."""
+    if rtype == "SOA":
+        return SOA_REASON
+    if name == "@" and rtype == "NS":
+        return APEX_NS_REASON
+    if ad_names and is_guarded_name(name):
+        return AD_REASON
+    return None
+
+
 @dataclass(frozen=True)
 class Mx:
     preference: int

@@ -33,11 +33,7 @@ if TYPE_CHECKING:
     from ...config import Target
     from ...plan import Change
 
-SOA_REASON = "SOA is maintained by the server; the reconciler never changes it"
-APEX_NS_REASON = ("apex NS: kept unless git declares it; changes need --force (octoDNS RootNsChange, "
-                  "dns-as-code-anchors.md §1.3)")
-AD_REASON = ("name under _msdcs, _sites, _tcp, _udp, DomainDnsZones or ForestDnsZones (AD-managed on Windows "
-             "servers): never deleted unless git declares it (guard_ad_names: false turns this off)")
+SOA_REASON = m.SOA_REASON
 
 
 class Rfc2136Provider(BaseProvider):
@@ -108,10 +104,8 @@ class Rfc2136Provider(BaseProvider):
                 live.unmanaged.append(Unmanaged(res, f"type {text} is not modelled; left as it is"))
                 continue
             meta: dict[str, Any] = {}
-            if name == "@" and rtype == "NS":
-                meta[GUARD] = APEX_NS_REASON
-            elif self.settings.guard_ad_names and m.is_guarded_name(name):
-                meta[GUARD] = AD_REASON
+            if (reason := m.guard_reason(name, rtype, ad_names=self.settings.guard_ad_names)) is not None:
+                meta[GUARD] = reason
             values = [records.canonical(r) for r in rrset.rdatas]
             live.add(Resource(m.KIND, (zone, name, rtype), m.rrset_data(rrset.ttl, values), meta))
 

@@ -17,9 +17,7 @@ from typing import Any
 from ...model import dns as m
 from ...model.resource import GUARD, Resource
 
-SOA_REASON = "SOA is maintained by the server; the reconciler never changes it"
-APEX_NS_REASON = "apex NS: kept unless git declares it; changes need --force"
-AD_REASON = "Active Directory name (_msdcs, _sites, _tcp, _udp, DomainDnsZones, ForestDnsZones): never deleted"
+SOA_REASON = m.SOA_REASON
 DYNAMIC_REASON = ("dynamic record (Timestamp set: registered by a client or DHCP, subject to aging); "
                   "never deleted")
 
@@ -88,10 +86,8 @@ def zone_read(zone: str, records: list[dict[str, Any]]) -> ZoneRead:
         if dynamic:
             meta[GUARD] = DYNAMIC_REASON
             meta["dynamic"] = True
-        elif name == "@" and rtype == "NS":
-            meta[GUARD] = APEX_NS_REASON
-        elif m.is_guarded_name(name):
-            meta[GUARD] = AD_REASON
+        elif (reason := m.guard_reason(name, rtype)) is not None:
+            meta[GUARD] = reason
         if rtype == "TXT":
             meta["txt_strings"] = {v: [v] for v in values}  # replaced by the DNS read-back
             if GUARD not in meta:
