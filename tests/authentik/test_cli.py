@@ -7,6 +7,7 @@ cross-check needs a declared zone, and DNS is not what these tests are about.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def test_diff_apply_diff_drift(setup: tuple[Env, Path], capsys: pytest.CaptureFi
     assert "sso (authentik, api 2025.12+, users 8, groups 2)" in out
     assert '~ enrollment: "none" → "recovery_email"' in out
     assert '+ groups: "mail-users"' in out  # administrator joins mail-users; admins membership untouched
-    assert "authentik.user olduser: created outside reconciler" in out
+    assert re.search(r"^\s+= \d+ × created outside reconciler[^\n]*: [^\n]*\bolduser\b", out, re.M), out
     assert run(config, "apply", "--yes") == 0
     captured = capsys.readouterr()
     assert "apply complete: 4 change(s) applied and verified" in captured.err
