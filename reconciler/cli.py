@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from . import runs
 from .audit import AuditLog
@@ -37,15 +38,39 @@ def _confirm(prompt: str) -> bool:
     return input(prompt).strip().lower() in ("y", "yes")
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors exit 1, not argparse's 2: in this product 2 means "changes pending"."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(runs.EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """-c/--no-color/-q, accepted before and after the subcommand (`reconciler diff -q` works too)."""
+    default: dict[str, object] = {"default": argparse.SUPPRESS} if suppress else {}
+    config_default = {} if suppress else {"default": Path(os.environ.get("RECONCILER_CONFIG", "reconciler.yaml"))}
+    parser.add_argument("-c", "--config", type=Path, **(default or config_default),
+                        help="config file (default: ./reconciler.yaml or $RECONCILER_CONFIG)")
+    parser.add_argument("--no-color", action="store_true", **default, help="never colour output")
+    parser.add_argument("-q", "--quiet", action="store_true", **default, help="no progress or notes on stderr")
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    out = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                out.append(child)
+                out.extend(_subparsers(child))
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="reconciler", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Keep Windows DNS / RFC 2136 DNS, Authentik and Stalwart equal to the YAML in git.")
-    parser.add_argument("-c", "--config", type=Path, default=Path(os.environ.get("RECONCILER_CONFIG",
-                                                                                  "reconciler.yaml")),
-                        help="config file (default: ./reconciler.yaml or $RECONCILER_CONFIG)")
-    parser.add_argument("--no-color", action="store_true", help="never colour output")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or notes on stderr")
+    _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -111,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands_ext import add_extension_commands
 
     add_extension_commands(sub)
+    for child in _subparsers(parser):
+        _global_options(child, suppress=True)
     return parser
 
 
@@ -121,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(color=color, quiet=args.quiet)
     try:
         return dispatch(args, console)
+    except BrokenPipeError:
+        # `reconciler audit show | head`: the reader left; that is not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return runs.EXIT_OK
     except UserError as exc:
         console.error(str(exc))
         return runs.EXIT_ERROR

@@ -307,17 +307,23 @@ class Engine:
 
     def check_fingerprints(self, plan: Plan) -> list[str]:
         """For `apply plan.json`: the live state must be exactly what the plan was made from."""
+        errors, stale = self.check_plan(plan)
+        return errors + stale
+
+    def check_plan(self, plan: Plan) -> tuple[list[str], list[str]]:
+        """(read errors, reasons the saved plan is stale). Unknown targets in the plan are errors."""
         assignment = self.assign()
-        names = sorted(plan.fingerprints)
-        lives, errors = self.read(assignment, names)
-        problems = [errors[n] for n in sorted(errors)]
-        for name in names:
-            if name in lives and fingerprint(list(lives[name].resources.values())) != plan.fingerprints[name]:
-                problems.append(f"{name}: the live state changed since the plan was made; make a new plan")
+        unknown = sorted(set(plan.fingerprints) - set(self.config.targets))
+        names = sorted(set(plan.fingerprints) & set(self.config.targets))
+        lives, read_errors = self.read(assignment, names)
+        errors = [f"{n}: the plan names a target this config does not define" for n in unknown]
+        errors += [read_errors[n] for n in sorted(read_errors)]
+        stale = [f"{name}: the live state changed since the plan was made; make a new plan" for name in names
+                 if name in lives and fingerprint(list(lives[name].resources.values())) != plan.fingerprints[name]]
         digest = desired_digest(self.desired.resources)
         if plan.source.get("desired_digest") and plan.source["desired_digest"] != digest:
-            problems.append("the desired state changed since the plan was made; make a new plan")
-        return problems
+            stale.append("the desired state changed since the plan was made; make a new plan")
+        return errors, stale
 
 
 def elapsed(start: float) -> str:

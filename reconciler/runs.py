@@ -53,7 +53,8 @@ class Console:
         self.clear()
         prefix = "\033[31merror:\033[0m " if self.color else "error: "
         for line in text.splitlines() or [""]:
-            print(prefix + line, file=self.err, flush=True)
+            # a diagnostic already says `file:line:col: error: …`; do not say "error:" twice
+            print(line if ": error: " in line else prefix + line, file=self.err, flush=True)
 
     def progress(self, what: str, done: int, total: int) -> None:
         """A live status line on a terminal (throttled); silent in pipes and logs."""
@@ -73,6 +74,11 @@ class Console:
             self.err.write("\r\033[K")
             self.err.flush()
             self._live = False
+
+
+def _status(code: int) -> str:
+    """The word a run ends with in the audit log, from its exit code."""
+    return {EXIT_OK: "ok", EXIT_CHANGES: "declined", EXIT_REFUSED: "refused"}.get(code, "failed")
 
 
 def load_config(path: Path) -> configmod.Config:
@@ -221,12 +227,17 @@ def _apply(cfg: configmod.Config, console: Console, *, plan_file: Path | None, y
                 plan = Plan.from_json(json.loads(plan_file.read_text("utf-8")))
             except (OSError, ValueError, KeyError) as exc:
                 raise UserError(f"{plan_file}: cannot use this plan: {exc}") from None
-            problems = engine.check_fingerprints(plan)
+            errors, stale = engine.check_plan(plan)
             console.clear()
-            if problems:
-                for p in problems:
+            if errors:
+                raise UserError("\n".join(errors) + "\nnothing was applied")
+            if stale:
+                for p in stale:
                     engine.audit.append("refusal", engine.run_id, message=p, plan=str(plan_file))
-                raise UserError("\n".join(problems) + "\nnothing was applied")
+                    console.error(f"refused: {p}")
+                console.note("nothing was applied")
+                code = EXIT_REFUSED
+                return code
         else:
             plan = make_plan(engine, console, targets)
         engine.audit.append("plan", engine.run_id, summary=plan.summary(), fingerprints=plan.fingerprints,
@@ -254,19 +265,19 @@ def _apply(cfg: configmod.Config, console: Console, *, plan_file: Path | None, y
         engine.audit.append("error", engine.run_id, message=str(exc))
         raise
     finally:
-        engine.end("ok" if code == EXIT_OK else "failed", code)
+        engine.end(_status(code), code)
         engine.close()
 
 
 def drift(cfg: configmod.Config, console: Console, *, as_json: bool, targets: list[str] | None,
-          trigger: str = "timer", source: dict[str, Any] | None = None) -> int:
+          trigger: str = "cli", source: dict[str, Any] | None = None) -> int:
     """Read-only: record drift in the audit log; exit 2 when live differs from git."""
     with run_lock(cfg, console, "drift"):
         return _drift(cfg, console, as_json=as_json, targets=targets, trigger=trigger, source=source)
 
 
 def _drift(cfg: configmod.Config, console: Console, *, as_json: bool, targets: list[str] | None,
-           trigger: str = "timer", source: dict[str, Any] | None = None) -> int:
+           trigger: str = "cli", source: dict[str, Any] | None = None) -> int:
     _check_targets(cfg, targets)
     desired = load_desired(cfg.desired, console)
     engine = _engine(cfg, desired, console, trigger, source)
@@ -346,6 +357,7 @@ def import_live(cfg: configmod.Config, console: Console, *, target: str, zones: 
         path.write_text(text, "utf-8")
         console.say(f"wrote {path}")
     skipped = len(live.unmanaged) + sum(1 for r in live.resources.values() if r.guard)
-    console.note(f"imported {len(resources)} object(s); {skipped} live object(s) left out as unmanaged "
-                 "(SOA, AD, dynamic, unsupported types …). Run `reconciler diff`: it should show no changes.")
+    console.note(f"imported {len(resources)} object(s); {skipped} live object(s) left out because reconciler "
+                 "does not manage them (see `reconciler diff` for each one and why). Once the files are under "
+                 "the config's desired/ folder, `reconciler diff` should show no changes.")
     return EXIT_OK

@@ -224,7 +224,7 @@ def test_saved_plan_applies_exactly_and_only_while_live_is_unchanged(world: Worl
     # live moved since: refused, nothing applied
     world.dc2.put(rr(OTHER, "late", "A", "10.0.0.7"))
     code, _, err = run(world, capsys, "apply", str(plan_file), "--yes")
-    assert code == 1 and "dc2: the live state changed since the plan was made" in err
+    assert code == 3 and "dc2: the live state changed since the plan was made" in err  # refused
     assert world.dc1.applied == [] and world.dc2.applied == []
     assert any(e["event"] == "refusal" for e in events(world))
     del world.dc2.resources[("dns.rrset", (OTHER, "late", "A"))]
@@ -232,7 +232,7 @@ def test_saved_plan_applies_exactly_and_only_while_live_is_unchanged(world: Worl
     zone_file = world.root / "desired" / "dns" / f"{OTHER}.yaml"
     zone_file.write_text(OTHER_YAML.replace("10.0.0.2", "10.0.0.3"), "utf-8")
     code, _, err = run(world, capsys, "apply", str(plan_file), "--yes")
-    assert code == 1 and "the desired state changed since the plan was made" in err
+    assert code == 3 and "the desired state changed since the plan was made" in err  # refused
     assert world.dc2.applied == []
     zone_file.write_text(OTHER_YAML, "utf-8")
     # unchanged: applies exactly the saved changes
