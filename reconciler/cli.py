@@ -14,12 +14,15 @@ from .audit import AuditLog
 from .runs import Console, UserError
 
 EPILOG = """\
-exit codes:
-  0  success; for diff/drift: live equals git
-  1  error (bad input, unreachable target, failed change); nothing is applied unless the output
-     lists which changes were
-  2  diff/drift: changes pending; apply: answered "no" at the prompt
-  3  refused by a safety policy (too many changes, every record of a zone, apex NS); nothing applied
+exit codes (the same for every command):
+  0  success; for diff/drift/verify: live equals git
+  1  error (bad input or usage, unreachable target, failed change or verification); nothing is
+     applied unless the output lists which changes were
+  2  diff/drift: changes pending. drift also counts findings that apply cannot fix, such as
+     Authentik users who never set a password; apply: not confirmed (answered no, or no
+     terminal and no --yes)
+  3  refused: by a safety policy (too many changes, every record of a zone, apex NS), or a saved
+     plan whose live or desired state moved since it was made; nothing applied
 
 typical use:
   reconciler validate                 check desired/ offline (file:line:col messages)
@@ -66,6 +69,13 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
     return out
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="reconciler", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -99,13 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("drift", help="read-only drift check for cron/timers (exit 2 on drift)",
                        description="Like diff, but records what differs in the audit log. Never writes.")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--target", action="append")
+    p.add_argument("--json", action="store_true", help="print the drift as JSON (the plan plus findings)")
+    p.add_argument("--target", action="append", help="only this target (repeatable)")
 
     p = sub.add_parser("import", help="write desired YAML from a live target",
                        description="Adopt a live system: write its managed objects as desired YAML. "
                                    "Unmanaged objects (SOA, AD, dynamic records) are left out.")
-    p.add_argument("--target", required=True)
+    p.add_argument("--target", required=True, help="the configured target to read (e.g. dc1)")
     p.add_argument("--zone", action="append", default=[], help="only this zone (repeatable)")
     p.add_argument("--out", type=Path, default=Path("desired"), help="folder to write into (default desired/)")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist")
@@ -116,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = audit_sub.add_parser("show", help="print entries")
     a.add_argument("--run", help="only this run id")
     a.add_argument("--last-run", action="store_true", help="only the most recent run")
-    a.add_argument("--tail", type=int, default=0, help="only the last N entries")
+    a.add_argument("--tail", type=_positive, default=0, metavar="N", help="only the last N entries")
     a.add_argument("--json", action="store_true")
     audit_sub.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
 
@@ -130,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="lab + diff + apply + diff + audit, in one go",
                        description="Start the lab, show the drift against desired/, apply it, show that a "
                                    "second diff is empty and print the run's audit trail.")
-    p.add_argument("--dir", type=Path, default=Path(".reconciler/demo"))
-    p.add_argument("--desired", type=Path, default=Path("desired"))
+    p.add_argument("--dir", type=Path, default=Path(".reconciler/demo"),
+                   help="scratch folder for the demo's lab, config and audit log (emptied first)")
+    p.add_argument("--desired", type=Path, default=Path("desired"), help="desired-state folder to use")
 
     from .commands_ext import add_extension_commands
 
@@ -203,6 +214,8 @@ def _audit_path(args: argparse.Namespace) -> Path:
 
 def _audit(args: argparse.Namespace, console: Console) -> int:
     log = AuditLog(_audit_path(args))
+    if not log.path.exists():
+        raise UserError(f"no audit log at {log.path} (wrong config, or nothing has run yet)")
     if args.audit_command == "verify":
         report = log.verify()
         for problem in report.problems:
@@ -219,6 +232,8 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         args.run = runs_seen[-1] if runs_seen else None
     if args.run:
         entries = [e for e in entries if e.get("run") == args.run]
+        if not entries:
+            raise UserError(f"no run {args.run!r} in {log.path} (`reconciler audit show --json` lists run ids)")
     if args.tail:
         entries = entries[-args.tail:]
     for entry in entries:

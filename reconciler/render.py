@@ -20,6 +20,8 @@ class Style:
 
 
 def short(value: Any, limit: int = MAX_VALUE) -> str:
+    if value is None:
+        return "(unset)"
     text = value if isinstance(value, str) else repr(value)
     if isinstance(value, str) and len(value) > limit:
         return f'"{value[: limit - 20]}…{value[-12:]}" ({len(value)} chars)'
