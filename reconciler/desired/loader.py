@@ -52,6 +52,7 @@ def load(root: Path, *, base: Path | None = None, check_secrets: bool = True) ->
     if not root.is_dir():
         state.diagnostics.error(str(root), 1, 1, "desired-state folder does not exist")
         return state
+    broken: list[str] = []
     for section, loader in SECTIONS.items():
         folder = root / section
         if not folder.is_dir():
@@ -61,14 +62,20 @@ def load(root: Path, *, base: Path | None = None, check_secrets: bool = True) ->
                 continue
             display = _display(path, base)
             state.files.append(display)
-            _load_one(state, section, loader, path, display)
+            if not _load_one(state, section, loader, path, display):
+                broken.append(display)
     for path in sorted(root.iterdir()):
         if path.is_file() and path.suffix in (".yaml", ".yml"):
             state.diagnostics.warning(_display(path, base), 1, 1,
                                       "file is outside dns/, authentik/ or stalwart/ and is ignored")
     _check_duplicates(state)
-    _cross_checks(state, check_secrets)
-    _mail_health(state)
+    if broken:
+        # Checks across files would only add noise about what the broken file failed to declare
+        # (e.g. "domain not declared" because the zone file did not parse).
+        state.diagnostics.warning(broken[0], 1, 1, "checks across files skipped until this file loads")
+    else:
+        _cross_checks(state, check_secrets)
+        _mail_health(state)
     state.diagnostics.sort(key=lambda d: (d.file, d.line, d.col))
     return state
 
@@ -80,21 +87,23 @@ def _display(path: Path, base: Path) -> str:
         return str(path)
 
 
-def _load_one(state: DesiredState, section: str, loader: SectionLoader, path: Path, display: str) -> None:
+def _load_one(state: DesiredState, section: str, loader: SectionLoader, path: Path, display: str) -> bool:
+    """Load one file into ``state``; False when it could not be read as a whole (syntax or schema)."""
     try:
         doc: Any = load_file(path, display)
     except YamlError as exc:
         state.diagnostics.error(exc.file, exc.line, exc.col, exc.message)
-        return
+        return False
     if doc is None:
         state.diagnostics.warning(display, 1, 1, "file is empty")
-        return
+        return True
     if not isinstance(doc, YMap):
         state.diagnostics.error(display, 1, 1, "top level must be a mapping")
-        return
+        return False
     if not schema.validate(doc, section, display, state.diagnostics):
-        return
+        return False
     state.resources.extend(loader(doc, path, display, state.diagnostics))
+    return True
 
 
 def _check_duplicates(state: DesiredState) -> None:

@@ -102,9 +102,15 @@ def load_text(text: str, file: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or "invalid YAML"
-        if exc.context and isinstance(exc, DuplicateKeyError):
-            problem = exc.problem
-        raise YamlError(file, line, col, problem) from None
+        if isinstance(exc, DuplicateKeyError):
+            raise YamlError(file, line, col, problem) from None
+        last = max(1, len(text.splitlines()))
+        if line > last:  # libyaml reports an unclosed bracket at the end of input, past the last line
+            line, col = last, max(1, len(text.splitlines()[-1]) if text.splitlines() else 1)
+            problem += " (reached the end of the file: is a bracket or quote left open?)"
+        if exc.context and exc.context_mark and exc.context_mark is not mark and exc.context_mark.line < last:
+            problem += f" ({exc.context} at line {exc.context_mark.line + 1})"
+        raise YamlError(file, line, col, f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise YamlError(file, 1, 1, str(exc)) from None
 

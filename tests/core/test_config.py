@@ -46,7 +46,7 @@ targets:
     ("targets: {}\npolicies: {purg: true}\n", "unknown key 'purg'"),
     ("targets: [1]\n", "targets"),
     ("- 1\n", "top level must be a mapping"),
-    ("targets: {\n", "reconciler.yaml:2:1"),
+    ("targets: {\n", "reconciler.yaml:1:10: YAML syntax error"),  # clamped to the last line, not past the end
 ])
 def test_config_errors(tmp_path: Path, text: str, expect: str) -> None:
     with pytest.raises(configmod.ConfigError) as info:
