@@ -200,16 +200,22 @@ class Engine:
         return problems
 
     # -------------------------------------------------------------------------------------- plan
-    def plan(self, names: Sequence[str] | None = None) -> tuple[Plan, dict[str, LiveState]]:
+    def plan(self, names: Sequence[str] | None = None, *, partial: bool = False
+             ) -> tuple[Plan, dict[str, LiveState]]:
+        """Read and diff. With ``partial`` (diff/drift: show what can be shown), a target that cannot
+        be read is reported in ``plan.errors`` and the others are still planned; without it (apply)
+        any read error stops the run before anything is planned."""
         assignment = self.assign()
         names = [n for n in (names or assignment) if n in assignment]
         lives, errors = self.read(assignment, self._with_ref_sources(assignment, names))
-        if errors:
+        if errors and not partial:
             raise EngineError("\n".join(errors[n] for n in sorted(errors)))
+        names = [n for n in names if n not in errors]
         problems = self.resolve(assignment, lives)
         if problems:
             raise EngineError("\n".join(problems))
-        result = Plan(source={**self.source, "desired_digest": desired_digest(self.desired.resources)})
+        result = Plan(source={**self.source, "desired_digest": desired_digest(self.desired.resources)},
+                      errors=dict(errors))
         for name in names:
             provider = self.provider(name)
             target = self.config.targets[name]

@@ -91,6 +91,7 @@ class Plan:
     fingerprints: dict[str, str] = field(default_factory=dict)
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)  # targets that could not be read (diff/drift only)
     created: float = field(default_factory=time.time)
     source: dict[str, Any] = field(default_factory=dict)  # desired digest, git commit
 
@@ -119,6 +120,7 @@ class Plan:
             "unmanaged": [{"target": t, "resource": u.resource.to_json(), "reason": u.reason}
                           for t, u in self.unmanaged],
             "notes": self.notes,
+            "errors": self.errors,
             "summary": self.summary(),
         }
         body["checksum"] = _checksum(body)
@@ -145,7 +147,7 @@ class Plan:
                    unmanaged=[(u["target"], Unmanaged(Resource.from_json(u["resource"]), u["reason"]))
                               for u in obj.get("unmanaged", [])],
                    fingerprints=dict(obj["fingerprints"]), facts=dict(obj.get("facts", {})),
-                   notes=list(obj.get("notes", [])), created=float(obj["created"]),
+                   notes=list(obj.get("notes", [])), errors=dict(obj.get("errors", {})), created=float(obj["created"]),
                    source=dict(obj.get("source", {})))
 
 

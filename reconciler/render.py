@@ -94,6 +94,8 @@ def render_plan(plan: Plan, color: bool = False, show_unmanaged: bool = True) ->
             for reason, names in by_reason.items():
                 examples = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
                 out.append(style("dim", f"    = {len(names)} × {reason}: {examples}"))
+    for target, error in sorted(plan.errors.items()):
+        out.append(style("delete", f"{target}: NOT READ: {error.removeprefix(target + ': ')}"))
     for note in plan.notes:
         out.append(style("warn", f"note: {note}"))
     for refusal in plan.refusals:

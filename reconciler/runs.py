@@ -133,10 +133,10 @@ def _engine(cfg: configmod.Config, desired: DesiredState, console: Console, trig
                   audit=AuditLog(cfg.audit_log))
 
 
-def make_plan(engine: Engine, console: Console, targets: list[str] | None) -> Plan:
+def make_plan(engine: Engine, console: Console, targets: list[str] | None, *, partial: bool = False) -> Plan:
     start = time.monotonic()
     try:
-        plan, _ = engine.plan(targets)
+        plan, _ = engine.plan(targets, partial=partial)
     except (EngineError, ProviderError) as exc:
         raise UserError(str(exc)) from None
     finally:
@@ -157,16 +157,22 @@ def diff(cfg: configmod.Config, console: Console, *, as_json: bool, out: Path | 
     desired = load_desired(cfg.desired, console)
     engine = _engine(cfg, desired, console, trigger, source)
     try:
-        plan = make_plan(engine, console, targets)
+        plan = make_plan(engine, console, targets, partial=True)
     finally:
         engine.close()
-    if out is not None:
+    if out is not None and plan.errors:
+        console.error(f"plan not saved to {out}: {len(plan.errors)} target(s) could not be read")
+    elif out is not None:
         out.write_text(json.dumps(plan.to_json(), ensure_ascii=False, indent=1) + "\n", "utf-8")
         console.note(f"plan saved to {out} (apply it with: reconciler apply {out})")
     if as_json:
         console.say(json.dumps(plan.to_json(), ensure_ascii=False, indent=1))
     else:
         console.say(render_plan(plan, color=console.color))
+    if plan.errors:
+        for error in plan.errors.values():
+            console.error(error)
+        return EXIT_ERROR
     return EXIT_CHANGES if plan.changes else EXIT_OK
 
 

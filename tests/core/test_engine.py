@@ -120,8 +120,11 @@ def test_read_failure_means_nothing_applied(world: World, capsys: pytest.Capture
     kinds = [e["event"] for e in events(world)]
     assert kinds == ["run_start", "error", "run_end"]
     assert events(world)[-1]["exit_code"] == 1
-    code, _, err = run(world, capsys, "diff")
+    code, out, err = run(world, capsys, "diff", "--out", str(world.root / "p.json"))
     assert code == 1 and "dc2:" in err
+    # the target that could be read is still shown, the other is named as not read, no plan is saved
+    assert "dc1 (" in out and "+ create" in out and "dc2: NOT READ: cannot connect" in out
+    assert "plan not saved" in err and not (world.root / "p.json").exists()
 
 
 def test_unexpected_provider_exception_is_an_error_not_a_crash(world: World,
