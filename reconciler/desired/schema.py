@@ -28,6 +28,27 @@ def load_schema(section: str) -> dict[str, Any]:
     return json.loads(text)
 
 
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """The schema with every local `#/$defs/x` reference replaced by its target (the schemas are not
+    recursive). Validation then skips jsonschema's reference resolution on every record, which was a
+    third of the time on a 10,000-record zone; the shipped files keep their $refs for editors."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and len(node) == 1:
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
+@cache
+def _validator(section: str) -> jsonschema.Draft202012Validator:
+    raw = load_schema(section)
+    return jsonschema.Draft202012Validator(_inline(raw, raw.get("$defs", {})),
+                                           format_checker=jsonschema.FormatChecker())
+
+
 def schema_path(section: str) -> str:
     return str(resources.files("reconciler.desired.schemas").joinpath(SCHEMAS[section]))
 
@@ -124,8 +145,7 @@ def _diagnose(error: ValidationError) -> list[tuple[Any, str]]:
 
 def validate(doc: Any, section: str, file: str, diags: Diagnostics) -> bool:
     """Validate a loaded document; add one diagnostic per problem. True when the document is valid."""
-    validator = jsonschema.Draft202012Validator(load_schema(section),
-                                                format_checker=jsonschema.FormatChecker())
+    validator = _validator(section)
     ok = True
     seen: set[tuple[int, int, str]] = set()
     for error in sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path]):
