@@ -73,7 +73,8 @@ def run_demo(workdir: Path, desired: Path, console: Console) -> int:
             report = log.verify()
             console.say(f"audit verify: {report.entries} entries, chain {'intact' if report.ok else 'BROKEN'}")
             console.say("")
-            console.say(f"Try it yourself: reconciler lab   (then: reconciler -c {config_path} diff)")
+            console.say("Try it yourself: `reconciler lab` starts the lab and keeps it running; it prints the config")
+            console.say("and the env file to use (README \"Everyday use\").")
             return runs.EXIT_OK if second == runs.EXIT_OK and report.ok else runs.EXIT_ERROR
         finally:
             for key, value in saved.items():
