@@ -313,23 +313,36 @@ class Engine:
 
     def check_fingerprints(self, plan: Plan) -> list[str]:
         """For `apply plan.json`: the live state must be exactly what the plan was made from."""
-        errors, stale = self.check_plan(plan)
+        errors, stale, _ = self.check_plan(plan)
         return errors + stale
 
-    def check_plan(self, plan: Plan) -> tuple[list[str], list[str]]:
-        """(read errors, reasons the saved plan is stale). Unknown targets in the plan are errors."""
-        assignment = self.assign()
+    def check_plan(self, plan: Plan) -> tuple[list[str], list[str], Plan | None]:
+        """For `apply plan.json`: (errors, reasons the saved plan is stale, the plan made afresh).
+
+        The saved plan is only a promise of what will be applied: it is planned again from git and
+        the live state, and used only if that yields exactly the same changes. A hand-edited plan
+        (even one whose checksum was recomputed), a plan made under other policies or another
+        config, or one whose live or desired state moved, is refused instead of applied.
+        """
         unknown = sorted(set(plan.fingerprints) - set(self.config.targets))
-        names = sorted(set(plan.fingerprints) & set(self.config.targets))
-        lives, read_errors = self.read(assignment, names)
-        errors = [f"{n}: the plan names a target this config does not define" for n in unknown]
-        errors += [read_errors[n] for n in sorted(read_errors)]
+        unknown += sorted({c.target for c in plan.changes} - set(plan.fingerprints) - set(unknown))
+        if unknown:
+            return [f"{n}: the plan names a target that this config does not define" for n in unknown], [], None
+        names = sorted(plan.fingerprints)
+        try:
+            fresh, _ = self.plan(names, partial=True)
+        except EngineError as exc:
+            return [str(exc)], [], None
+        if fresh.errors:
+            return [fresh.errors[n] for n in sorted(fresh.errors)], [], None
         stale = [f"{name}: the live state changed since the plan was made; make a new plan" for name in names
-                 if name in lives and fingerprint(list(lives[name].resources.values())) != plan.fingerprints[name]]
-        digest = desired_digest(self.desired.resources)
-        if plan.source.get("desired_digest") and plan.source["desired_digest"] != digest:
+                 if fresh.fingerprints.get(name) != plan.fingerprints[name]]
+        if plan.source.get("desired_digest") != fresh.source.get("desired_digest"):
             stale.append("the desired state changed since the plan was made; make a new plan")
-        return errors, stale
+        if not stale and sorted(c.id for c in plan.changes) != sorted(c.id for c in fresh.changes):
+            stale.append("the plan file's changes are not what git and the live state give under this config "
+                         "(edited by hand, or made with other policies or another config); make a new plan")
+        return [], stale, fresh
 
 
 def elapsed(start: float) -> str:

@@ -64,6 +64,8 @@ class Change:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Change:
+        if obj.get("op") not in ("create", "update", "delete"):
+            raise ValueError(f"unknown change op {obj.get('op')!r}")
         return cls(op=obj["op"], target=obj["target"], kind=obj["kind"], key=tuple(obj["key"]),
                    before=Resource.from_json(obj["before"]) if obj.get("before") else None,
                    after=Resource.from_json(obj["after"]) if obj.get("after") else None,

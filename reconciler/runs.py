@@ -233,7 +233,7 @@ def _apply(cfg: configmod.Config, console: Console, *, plan_file: Path | None, y
                 plan = Plan.from_json(json.loads(plan_file.read_text("utf-8")))
             except (OSError, ValueError, KeyError) as exc:
                 raise UserError(f"{plan_file}: cannot use this plan: {exc}") from None
-            errors, stale = engine.check_plan(plan)
+            errors, stale, fresh = engine.check_plan(plan)
             console.clear()
             if errors:
                 raise UserError("\n".join(errors) + "\nnothing was applied")
@@ -244,6 +244,8 @@ def _apply(cfg: configmod.Config, console: Console, *, plan_file: Path | None, y
                 console.note("nothing was applied")
                 code = EXIT_REFUSED
                 return code
+            assert fresh is not None
+            plan = fresh  # the same changes, with this run's own safety checks and refusals
         else:
             plan = make_plan(engine, console, targets)
         engine.audit.append("plan", engine.run_id, summary=plan.summary(), fingerprints=plan.fingerprints,

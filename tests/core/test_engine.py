@@ -369,3 +369,43 @@ def test_verify_only_record_in_a_zone_no_target_serves_is_not_an_error(tmp_path)
     engine = Engine(cfg, DesiredState(root=tmp_path, resources=[ptr, mx, stray]), provider_factory=Serves)
     with pytest.raises(EngineError, match="no target"):
         engine.assign()
+
+
+def _reseal(plan: dict) -> dict:
+    """What an attacker who can edit the plan file does: change it and recompute its checksum."""
+    from reconciler.plan import _checksum
+
+    body = {k: v for k, v in plan.items() if k != "checksum"}
+    return {**body, "checksum": _checksum(body)}
+
+
+def test_forged_saved_plan_is_refused_even_with_a_valid_checksum(world: World,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    plan_file = world.root / "plan.json"
+    assert run(world, capsys, "diff", "--out", str(plan_file))[0] == 2
+    saved = json.loads(plan_file.read_text("utf-8"))
+    evil = json.loads(json.dumps(saved["changes"][0]))
+    evil["key"] = [evil["key"][0], "evil", "A"]
+    evil["after"] = {"kind": "dns.rrset", "key": evil["key"], "data": {"ttl": 60, "values": ["203.0.113.66"]}}
+    evil["op"], evil["before"], evil["target"] = "create", None, "dc1"
+    saved["changes"].append(evil)
+    plan_file.write_text(json.dumps(_reseal(saved)), "utf-8")
+    code, _, err = run(world, capsys, "apply", str(plan_file), "--yes")
+    assert code == 3 and "not what git and the live state give" in err
+    assert world.dc1.applied == [] and world.dc2.applied == []
+
+
+def test_saved_plan_naming_an_unknown_target_or_op_is_rejected_before_anything_is_sent(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    plan_file = world.root / "plan.json"
+    assert run(world, capsys, "diff", "--out", str(plan_file))[0] == 2
+    saved = json.loads(plan_file.read_text("utf-8"))
+    saved["changes"][0]["target"] = "nosuch"
+    plan_file.write_text(json.dumps(_reseal(saved)), "utf-8")
+    code, _, err = run(world, capsys, "apply", str(plan_file), "--yes")
+    assert code == 1 and "nosuch: the plan names a target" in err
+    saved["changes"][0]["target"], saved["changes"][0]["op"] = "dc1", "explode"
+    plan_file.write_text(json.dumps(_reseal(saved)), "utf-8")
+    code, _, err = run(world, capsys, "apply", str(plan_file), "--yes")
+    assert code == 1 and "unknown change op" in err and "Traceback" not in err
+    assert world.dc1.applied == [] and world.dc2.applied == []
