@@ -19,9 +19,21 @@ class Style:
         return f"\033[{_COLORS[what]}m{text}\033[0m" if self.color else text
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+_CONTROL |= {c: f"\\u{c:04x}" for c in range(0x80, 0xA0)}  # C1 controls (CSI …) act like ESC too
+
+
+def safe(text: str) -> str:
+    """Text from git or a live system, made harmless for a terminal: a TXT value or a display name
+    holding ESC sequences, CR or BEL must not rewrite the plan a reviewer is reading."""
+    return text.translate(_CONTROL)
+
+
 def short(value: Any, limit: int = MAX_VALUE) -> str:
     if value is None:
         return "(unset)"
+    if isinstance(value, str):
+        value = safe(value)
     text = value if isinstance(value, str) else repr(value)
     if isinstance(value, str) and len(value) > limit:
         return f'"{value[: limit - 20]}…{value[-12:]}" ({len(value)} chars)'
@@ -42,7 +54,7 @@ def _values(data: dict[str, Any] | None) -> list[str]:
 
 def change_lines(change: Change, style: Style) -> list[str]:
     sign = style(change.op, _SIGNS[change.op])
-    head = f"  {sign} {change.op:<6} {change.ident}"
+    head = f"  {sign} {change.op:<6} {safe(change.ident)}"
     lines = [head]
     if change.op == "create":
         lines += [style("create", line) for line in _values(change.after.data if change.after else None)]
@@ -66,7 +78,7 @@ def change_lines(change: Change, style: Style) -> list[str]:
                         lines.append(style("update", f"    ~ {field}.{k}: {short(old.get(k))} → {short(v)}"))
             else:
                 lines.append(style("update", f"    ~ {field}: {short(old)} → {short(new)}"))
-    lines += [style("warn", f"    ! {w}") for w in change.warnings]
+    lines += [style("warn", f"    ! {safe(w)}") for w in change.warnings]
     if change.force_reason:
         lines.append(style("warn", f"    ! needs --force: {change.force_reason}"))
     return lines
@@ -93,14 +105,14 @@ def render_plan(plan: Plan, color: bool = False, show_unmanaged: bool = True) ->
                 by_reason.setdefault(item.reason, []).append("/".join(item.resource.key[1:] or item.resource.key))
             for reason, names in by_reason.items():
                 examples = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-                out.append(style("dim", f"    = {len(names)} × {reason}: {examples}"))
+                out.append(style("dim", f"    = {len(names)} × {safe(reason)}: {safe(examples)}"))
     for target, error in sorted(plan.errors.items()):
-        out.append(style("delete", f"{target}: NOT READ: {error.removeprefix(target + ': ')}"))
+        out.append(style("delete", f"{target}: NOT READ: {safe(error.removeprefix(target + ': '))}"))
     for note in plan.notes:
-        out.append(style("warn", f"note: {note}"))
+        out.append(style("warn", f"note: {safe(note)}"))
     for refusal in plan.refusals:
         kind = "refused" if not refusal.forceable else "refused (override with --force)"
-        out.append(style("delete", f"{kind}: {refusal.target}: {refusal.message}"))
+        out.append(style("delete", f"{kind}: {refusal.target}: {safe(refusal.message)}"))
     counts = plan.summary()
     out.append(style("bold", f"Plan: {counts['create']} to create, {counts['update']} to update, "
                              f"{counts['delete']} to delete."))

@@ -23,7 +23,7 @@ from .desired.loader import DesiredState
 from .engine import ApplyReport, Engine, EngineError
 from .plan import Plan
 from .providers.base import ProviderError, Scope
-from .render import render_plan
+from .render import render_plan, safe
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -180,13 +180,13 @@ def report_apply(report: ApplyReport, plan: Plan, console: Console) -> int:
     by_id = {c.id: c for c in plan.changes}
     for result in report.results:
         change = by_id.get(result.change_id)
-        ident = f"{change.op} {change.ident}" if change else result.change_id
+        ident = safe(f"{change.op} {change.ident}" if change else result.change_id)
         if result.ok:
             console.say(f"  applied  {ident}")
         elif result.skipped:
-            console.say(f"  NOT applied {ident}: {result.error or 'skipped after an earlier failure'}")
+            console.say(f"  NOT applied {ident}: {safe(result.error or 'skipped after an earlier failure')}")
         else:
-            console.say(f"  FAILED   {ident}: {result.error}")
+            console.say(f"  FAILED   {ident}: {safe(result.error or '')}")
     for failure in report.verify_failures:
         console.say(f"  {failure}")
     applied, failed, skipped = len(report.applied), len(report.failed), len(report.skipped)

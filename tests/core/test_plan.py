@@ -317,3 +317,15 @@ def test_malformed_plan_bodies_are_value_errors() -> None:
     body["checksum"] = _checksum(body)  # consistent checksum, broken body
     with pytest.raises(ValueError, match="malformed"):
         Plan.from_json(body)
+
+
+def test_terminal_control_sequences_in_values_are_shown_escaped_not_executed():
+    from reconciler.model.resource import Resource
+    from reconciler.plan import Change, Plan
+    from reconciler.render import render_plan
+
+    hostile = "v=spf1 -all\x1b]0;pwned\x07\x1b[2K\rfake line\x9b"
+    res = Resource("dns.rrset", ("namgun.or.kr", "mail", "TXT"), {"ttl": 60, "values": [hostile]})
+    text = render_plan(Plan(changes=[Change.create("dc1", res)], fingerprints={"dc1": "x"}))
+    assert "\x1b" not in text and "\r" not in text and "\x07" not in text and "\x9b" not in text
+    assert "\\x1b]0;pwned\\x07\\x1b[2K\\rfake line" in text
