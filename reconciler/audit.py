@@ -120,7 +120,7 @@ class AuditLog:
             if raw.strip():
                 try:
                     out.append(json.loads(raw))
-                except json.JSONDecodeError:
+                except ValueError:  # JSONDecodeError, or UnicodeDecodeError for a line cut mid-character
                     out.append({"event": "unparseable", "raw_bytes": len(raw)})
         return out
 
@@ -223,7 +223,7 @@ def verify_bytes(data: bytes) -> VerifyReport:
         is_last = number == len(lines)  # no newline after it: a torn write not yet repaired
         try:
             entry = json.loads(raw)
-        except json.JSONDecodeError:
+        except ValueError:  # JSONDecodeError, or UnicodeDecodeError for a line cut mid-character
             if is_last:  # an interrupted write; the next append repairs and records it
                 report.torn += 1
                 continue

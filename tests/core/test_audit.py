@@ -273,3 +273,18 @@ def test_lines_cut_from_the_end_are_detected_through_the_head_file(tmp_path):
     report = log.verify()
     assert not report.ok
     assert any("removed from the end" in p for p in report.problems)
+
+
+def test_torn_tail_cut_inside_a_hangul_character_verifies_and_is_repaired(tmp_path):
+    from reconciler.audit import AuditLog
+
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append("note", "r1", name="남근")
+    with open(log.path, "ab") as fh:
+        fh.write('{"seq":2,"event":"note","name":"남'.encode()[:-1])  # killed mid-character
+    report = log.verify()
+    assert report.ok and report.torn == 1
+    log.append("note", "r2")
+    report = log.verify()
+    assert report.ok and report.torn == 1 and report.entries == 3
+    assert [e["event"] for e in log.entries() if "event" in e][-2:] == ["torn_tail", "note"]
