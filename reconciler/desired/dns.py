@@ -11,7 +11,10 @@ from . import mailchecks
 from .diagnostics import Diagnostics
 from .yamlsource import Pos, YList, YMap
 
-DEFAULT_TTL = 3600  # the Windows DNS default too (windows-dns.md §4.1)
+DEFAULT_TTL = 3600
+# A whole TXT RRset must fit in one DNS message over TCP (RFC 1035 §4.2.2: 65,535 octets), with room
+# for the header, the question and the owner name of every record.
+MAX_RRSET_WIRE = 60_000  # the Windows DNS default too (windows-dns.md §4.1)
 
 
 def load_zone(doc: Any, path: Path, file: str, diags: Diagnostics) -> list[Resource]:
@@ -87,6 +90,13 @@ def _record(zone: str, name: str, rtype: str, rec: YMap, default_ttl: int, file:
                 getattr(diags, severity)(file, vpos.line, vpos.col, f"TXT {name}: {message}")
     if not ok:
         return None
+    if rtype == "TXT":
+        wire = sum(len(chunk) + 1 for v in values if isinstance(v, str) for chunk in m.txt_chunks(v))
+        if wire > MAX_RRSET_WIRE:
+            diags.error(file, pos.line, pos.col,
+                        f"TXT {name}: {wire} octets on the wire; a DNS response holds at most 65,535 octets, so "
+                        f"no server could publish or answer it (keep the record set under {MAX_RRSET_WIRE})")
+            return None
     if rtype == "CNAME" and len(values) > 1:
         diags.error(file, pos.line, pos.col, f"CNAME {name} has {len(values)} values; a CNAME has exactly one")
         return None

@@ -27,6 +27,11 @@ SectionLoader = Callable[[YMap, Path, str, Diagnostics], list[Resource]]
 SECTIONS: dict[str, SectionLoader] = {"dns": load_zone, "authentik": load_authentik, "stalwart": load_stalwart}
 
 
+# Like the controller's git export (triggers/gitsource.py): a link could point anywhere on the host,
+# and reading it would print that file's contents in error messages.
+_SYMLINK = "is a symbolic link; desired-state files and folders must be regular files in the repository"
+
+
 @dataclass
 class DesiredState:
     root: Path
@@ -55,16 +60,26 @@ def load(root: Path, *, base: Path | None = None, check_secrets: bool = True) ->
     broken: list[str] = []
     for section, loader in SECTIONS.items():
         folder = root / section
+        if folder.is_symlink():
+            state.diagnostics.error(_display(folder, base), 1, 1, _SYMLINK)
+            continue
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
             if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
                 continue
             display = _display(path, base)
+            if path.is_symlink() or not path.is_file():
+                state.diagnostics.error(display, 1, 1, _SYMLINK if path.is_symlink() else "not a regular file")
+                broken.append(display)
+                continue
             state.files.append(display)
             if not _load_one(state, section, loader, path, display):
                 broken.append(display)
     for path in sorted(root.iterdir()):
+        if path.is_dir() and path.name not in SECTIONS and not path.name.startswith("."):
+            state.diagnostics.warning(_display(path, base), 1, 1,
+                                      f"folder {path.name}/ is not read (known: {', '.join(SECTIONS)})")
         if path.is_file() and path.suffix in (".yaml", ".yml"):
             state.diagnostics.warning(_display(path, base), 1, 1,
                                       "file is outside dns/, authentik/ or stalwart/ and is ignored")

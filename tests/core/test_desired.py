@@ -591,3 +591,17 @@ records:
 def test_missing_desired_folder(tmp_path: Path) -> None:
     state = loader.load(tmp_path / "nope")
     assert not state.ok and "does not exist" in state.diagnostics[0].message
+
+
+def test_txt_too_large_for_any_dns_message_and_absurd_quota_are_refused(tmp_path):
+    from reconciler.desired import loader
+    from reconciler.desired.identity import parse_size
+
+    (tmp_path / "dns").mkdir()
+    (tmp_path / "dns" / "namgun.or.kr.yaml").write_text(
+        "records:\n  big:\n    type: TXT\n    value: '" + "x" * 100_000 + "'\n", "utf-8")
+    state = loader.load(tmp_path, check_secrets=False)
+    assert any("no server could publish" in d.message and d.line == 3 for d in state.diagnostics.errors)
+    with pytest.raises(ValueError, match="largest size"):
+        parse_size("99999999 TiB")
+    assert parse_size("2 GiB") == 2 * 1024**3
