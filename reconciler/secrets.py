@@ -7,6 +7,7 @@ straight to the client library that needs it. Error messages name the reference,
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,14 +22,18 @@ def check_reference(ref: str) -> None:
     if scheme == "env":
         if not name:
             raise SecretError("secret reference 'env:' names no variable")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise SecretError("secret reference env:… must name an environment variable (letters, digits, _)")
         if not os.environ.get(name):
             raise SecretError(f"secret env:{name} is not set (export {name}=… or use file:PATH)")
     elif scheme == "file":
         path = Path(name).expanduser()
         if not name:
             raise SecretError("secret reference 'file:' names no file")
-        if not path.is_file():
+        if not path.exists():
             raise SecretError(f"secret file:{name} does not exist")
+        if not path.is_file():
+            raise SecretError(f"secret file:{name} is not a regular file")
         if path.stat().st_size == 0:
             raise SecretError(f"secret file:{name} is empty")
     else:
