@@ -190,7 +190,9 @@ def diff_target(provider: Provider, desired: list[Resource], live: LiveState,
             continue
         change = provider.absent(current, policies)
         if change is None:
-            unmanaged.append(Unmanaged(current, "not declared in git (purge is off: reported, not deleted)"))
+            reason = ("not declared in git; reported, not deleted (purge is off)" if not policies.get("purge")
+                      else "not declared in git; kept by this target's removal policy")
+            unmanaged.append(Unmanaged(current, reason))
         else:
             changes.append(change)
     for change in changes:
