@@ -175,8 +175,19 @@ class GitSource:
             return False
         return bool(full) and (full == tip or repo.is_ancestor(full, tip))
 
+    def resolve(self, sha: str) -> str | None:
+        """The full SHA of a commit the clone holds (``sha`` may be abbreviated), else None."""
+        try:
+            return self.repo().git.rev_parse("--verify", "--quiet", f"{sha}^{{commit}}") or None
+        except git.GitCommandError:
+            return None
+
     def commit_info(self, sha: str) -> CommitInfo:
-        commit = self.repo().commit(sha)
+        try:
+            commit = self.repo().commit(sha)
+        except (ValueError, git.GitError, git.ODBError) as exc:  # e.g. the clone was re-created since it was applied
+            raise GitSourceError(f"commit {sha[:12]} is not in the controller's clone at {self.clone_dir}: "
+                                 f"{_git_message(exc)}") from None
         subject = str(commit.message).strip().splitlines()[0] if str(commit.message).strip() else ""
         author = f"{commit.author.name} <{commit.author.email}>"
         return CommitInfo(commit.hexsha, author, subject, float(commit.committed_date), self.branch,
@@ -239,10 +250,35 @@ class GitSource:
         tmp.write_text(json.dumps(state, ensure_ascii=False, indent=1), "utf-8")
         os.replace(tmp, self.state_file)
 
+    def record(self, what: str, sha: str, **fields: Any) -> None:
+        """Remember what happened to a commit: ``applied``, ``fetched``, ``last_rejected``,
+        ``last_refused`` or ``last_failed``. Only ``applied`` says what is on the live systems."""
+        assert what in RECORDS, what
+        self.save_state(**{what: {"commit": sha, "at": time.time(), **fields}})
+
     def deployed(self) -> str | None:
-        """The commit whose desired state is on the live systems: last applied, else last accepted."""
-        applied = self.load_state().get("applied", {}).get("commit")
-        return str(applied) if applied else self.accepted()
+        """The last commit applied completely (and verified); None before the first one.
+
+        Never the fetched tip: a tip that was rejected (invalid), refused (safety policy, rewritten
+        history) or failed half-way is not what the live systems hold, so drift checks must not
+        compare against it.
+        """
+        applied = (self.load_state().get("applied") or {}).get("commit")
+        return str(applied) if applied else None
+
+    def report(self) -> dict[str, Any]:
+        """What /healthz and the status page show: the deployed commit and what came after it."""
+        state = self.load_state()
+        applied = state.get("applied") or {}
+        out: dict[str, Any] = {"deployed": applied.get("commit"), "deployed_at": applied.get("at"),
+                               "deployed_by": applied.get("trigger")}
+        for key in RECORDS[1:]:
+            out[key] = state.get(key)
+        return out
+
+
+# What record() accepts; "applied" first (the only one that is deployed).
+RECORDS = ("applied", "fetched", "last_rejected", "last_refused", "last_failed")
 
 
 def _safe_url(url: str) -> str:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# status: ok · changes (drift found) · failed · refused · rejected (commit/event not usable) · noop
+# status: ok · changes (drift found) · failed · refused · rejected (commit/event not usable) ·
+# noop (nothing to do yet, e.g. a drift check before any commit was applied; never notified)
 STATUS_BY_EXIT = {0: "ok", 1: "failed", 2: "changes", 3: "refused"}
 
 
@@ -34,6 +35,8 @@ class Outcome:
     drift: dict[str, int] = field(default_factory=dict)  # target -> drift items
     refusals: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    forced: bool = False  # safety refusals overridden on request (reconcile-commit --force)
+    forceable: bool = True  # every refusal of a refused run can be overridden with --force
 
     @property
     def notable(self) -> bool:
@@ -43,7 +46,7 @@ class Outcome:
     def headline(self) -> str:
         commit = f" commit {self.commit.get('commit', '')[:12]}" if self.commit.get("commit") else ""
         counts = ", ".join(f"{k} {v}" for k, v in self.summary.items()) if self.summary else ""
-        parts = [f"{self.kind}{commit}: {self.status}"]
+        parts = [f"{self.kind}{commit}: {self.status}" + (" (forced)" if self.forced else "")]
         if self.kind == "apply" and self.applied:
             parts.append(f"{sum(self.applied.values())} change(s) applied")
         elif counts and self.kind == "apply":
@@ -58,7 +61,7 @@ class Outcome:
         return {"kind": self.kind, "trigger": self.trigger, "status": self.status, "exit_code": self.exit_code,
                 "message": self.message, "run": self.run_id, "commit": self.commit, "started": self.started,
                 "duration": round(self.duration, 3), "summary": self.summary, "applied": self.applied,
-                "drift": self.drift, "refusals": self.refusals, "errors": self.errors}
+                "drift": self.drift, "refusals": self.refusals, "errors": self.errors, "forced": self.forced}
 
 
 def log_size(path: Path) -> int:
@@ -109,6 +112,7 @@ def fill(outcome: Outcome, entries: list[dict[str, Any]]) -> Outcome:
                 outcome.errors.append(f"{entry.get('target')}: {entry.get('error')}")
         elif event == "refusal":
             outcome.refusals.append(f"{entry.get('target', '')}: {entry.get('message')}".lstrip(": "))
+            outcome.forceable = outcome.forceable and entry.get("forceable", True) is not False
         elif event == "error":
             outcome.errors.append(str(entry.get("message")))
         elif event == "drift":

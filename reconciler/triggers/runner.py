@@ -12,6 +12,8 @@ Shared by the git hook, `reconciler serve` and the drift timer so each trigger b
 from __future__ import annotations
 
 import dataclasses
+import os
+import shlex
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,7 +26,7 @@ from ..config import Config
 from ..desired import loader
 from ..runs import Console, UserError
 from . import lock
-from .gitsource import GitSource, GitSourceError, HistoryRewritten
+from .gitsource import CommitInfo, GitSource, GitSourceError, HistoryRewritten
 from .notify import Notifier
 from .outcome import STATUS_BY_EXIT, Outcome, entries_since, fill, log_size
 
@@ -33,6 +35,20 @@ Listener = Callable[[Outcome], None]
 
 def _yes(prompt: str) -> bool:
     return True
+
+
+def force_command(cfg: Config, sha: str) -> str:
+    """The exact command that applies ``sha`` over a safety refusal (names -c unless it is the default)."""
+    default = Path(os.environ.get("RECONCILER_CONFIG", "reconciler.yaml"))
+    config = "" if _same_file(cfg.path, default) else f"-c {shlex.quote(str(cfg.path))} "
+    return f"reconciler {config}reconcile-commit {sha} --force"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def trigger_event(cfg: Config, event: str, **fields: Any) -> str:
@@ -54,32 +70,53 @@ class Runner:
 
     # ---------------------------------------------------------------------------------------- apply
     def reconcile(self, trigger: str, *, expect: str | None = None, accept_rewrite: bool = False,
-                  wait: float | None = None) -> Outcome:
-        """Fetch the tracked branch and apply its tip (a commit the branch holds), as one run."""
-        outcome = Outcome("apply", trigger, "failed", runs.EXIT_ERROR)
+                  force: bool = False, wait: float | None = None) -> Outcome:
+        """Fetch the tracked branch and apply its tip (a commit the branch holds), as one run.
+
+        ``force`` overrides safety refusals (max_change_share, apex NS …) for this run only; with
+        ``expect`` it applies only if that commit is the tip, so a force never reaches a commit
+        nobody reviewed. Refusals a provider makes ("cannot") are never overridden.
+        """
+        outcome = Outcome("apply", trigger, "failed", runs.EXIT_ERROR, forced=force)
         start = time.monotonic()
         try:
-            with lock.guard(self.cfg, f"apply ({trigger})", self.console.note, UserError, wait=wait):
+            with lock.guard(self.cfg, f"apply ({trigger}{', forced' if force else ''})", self.console.note,
+                            UserError, wait=wait):
                 offset = log_size(self.cfg.audit_log)
-                self._reconcile(outcome, trigger, expect, accept_rewrite)
+                info = self._reconcile(outcome, trigger, expect, accept_rewrite, force)
                 fill(outcome, entries_since(self.cfg.audit_log, offset))
+                if info is not None:
+                    self._settle(outcome, trigger, info, force)
         except UserError as exc:  # the lock is busy
             self._busy(outcome, trigger, exc)
         outcome.duration = time.monotonic() - start
         return self._finish(outcome)
 
-    def _reconcile(self, outcome: Outcome, trigger: str, expect: str | None, accept_rewrite: bool) -> None:
+    def _reconcile(self, outcome: Outcome, trigger: str, expect: str | None, accept_rewrite: bool,
+                   force: bool) -> CommitInfo | None:
+        """Fetch, accept and apply; returns the commit when runs.apply ran (outcome has its exit code)."""
         source = self.source
         if source is None:
             outcome.message = "no git: section in the config; a triggered run needs git.repository and git.branch"
             self.console.error(outcome.message)
             trigger_event(self.cfg, "trigger_rejected", trigger=trigger, reason="no git source configured")
-            return
+            return None
         try:
             tip = source.fetch()
             if expect and not source.contains(expect, tip):
                 raise GitSourceError(f"commit {expect[:12]} is not on branch {source.branch} after fetching; "
                                      "nothing was applied")
+            if force and expect and source.resolve(expect) != tip:
+                # --force was decided for one reviewed commit; a newer tip gets its own decision.
+                outcome.status, outcome.exit_code = "refused", runs.EXIT_REFUSED
+                outcome.commit = {"commit": tip}
+                outcome.message = (f"--force names commit {expect[:12]}, but the tip of {source.branch} is now "
+                                   f"{tip[:12]}; nothing was applied. Review the new tip, then run "
+                                   f"`{force_command(self.cfg, tip)}`")
+                trigger_event(self.cfg, "trigger_rejected", trigger=trigger, reason="force for an older commit",
+                              requested=expect, tip=tip, message=outcome.message)
+                self.console.error(outcome.message)
+                return None
             advance = source.advance(tip, accept_rewrite=accept_rewrite)
             info = source.commit_info(tip)
         except HistoryRewritten as exc:
@@ -87,13 +124,15 @@ class Runner:
             outcome.commit = {"commit": exc.tip}
             trigger_event(self.cfg, "history_rewritten", trigger=trigger, branch=source.branch,
                           accepted=exc.accepted, tip=exc.tip, message=str(exc))
+            source.record("last_refused", exc.tip, trigger=trigger, reason="history rewritten", message=str(exc))
             self.console.error(str(exc))
-            return
+            return None
         except GitSourceError as exc:
             outcome.status, outcome.message = "failed", str(exc)
             trigger_event(self.cfg, "trigger_failed", trigger=trigger, reason="git", message=str(exc))
             self.console.error(str(exc))
-            return
+            return None
+        source.record("fetched", info.sha, trigger=trigger)
         outcome.commit = {"commit": info.sha, "author": info.author, "subject": info.subject, "branch": info.branch}
         if advance.rewritten:
             trigger_event(self.cfg, "history_rewrite_accepted", trigger=trigger, branch=source.branch,
@@ -107,23 +146,46 @@ class Runner:
                 desired = source.export(info.sha, Path(tmp))
             except GitSourceError as exc:
                 self._reject(outcome, trigger, info.to_source(), [str(exc)])
-                return
+                return None
             state = loader.load(desired, base=Path(tmp), check_secrets=True)
             if not state.ok:
                 self._reject(outcome, trigger, info.to_source(), [str(d) for d in state.diagnostics.errors])
-                return
+                return None
             cfg = dataclasses.replace(self.cfg, desired=desired)
+            # a forced run says so in its own run_start (with the user), beside the engine's `forced` entries
+            run_source = {**info.to_source(), "forced": True} if force else info.to_source()
             try:
-                code = runs.apply(cfg, self.console, plan_file=None, yes=True, force=False, targets=None,
-                                  confirm=_yes, trigger=trigger, source=info.to_source())
+                code = runs.apply(cfg, self.console, plan_file=None, yes=True, force=force, targets=None,
+                                  confirm=_yes, trigger=trigger, source=run_source)
             except UserError as exc:
                 code = runs.EXIT_ERROR
                 outcome.message = str(exc)
                 self.console.error(str(exc))
         outcome.exit_code = code
         outcome.status = STATUS_BY_EXIT.get(code, "failed")
-        if code == runs.EXIT_OK:
-            source.save_state(applied={"commit": info.sha, "at": time.time(), "trigger": trigger})
+        return info
+
+    def _settle(self, outcome: Outcome, trigger: str, info: CommitInfo, force: bool) -> None:
+        """Record what became of the commit; only a complete apply makes it the deployed one."""
+        source = self.source
+        assert source is not None
+        if outcome.exit_code == runs.EXIT_OK:
+            source.record("applied", info.sha, trigger=trigger, **({"forced": True} if force else {}))
+            return
+        if outcome.exit_code == runs.EXIT_REFUSED:
+            if outcome.forceable:
+                hint = (f"nothing was applied; if this change is intended, an administrator overrides the "
+                        f"refusal for this commit only with `{force_command(self.cfg, info.sha)}` (audited as "
+                        "forced)")
+            else:
+                hint = "nothing was applied; the refusal cannot be overridden with --force (see the reasons)"
+            outcome.message = "; ".join(m for m in (outcome.message, hint) if m)
+            self.console.error(hint)
+            source.record("last_refused", info.sha, trigger=trigger, reason="safety policy",
+                          refusals=outcome.refusals[:20])
+            return
+        source.record("last_failed", info.sha, trigger=trigger, message=outcome.message,
+                      applied=sum(outcome.applied.values()), errors=outcome.errors[:20])
 
     def _reject(self, outcome: Outcome, trigger: str, source: dict[str, Any], problems: list[str]) -> None:
         outcome.status, outcome.exit_code = "rejected", runs.EXIT_ERROR
@@ -135,10 +197,13 @@ class Runner:
         self.console.error(outcome.message)
         trigger_event(self.cfg, "commit_rejected", trigger=trigger, source=source, problems=problems[:200],
                       message=outcome.message)
+        if self.source is not None:
+            self.source.record("last_rejected", str(source["commit"]), trigger=trigger, message=outcome.message,
+                               problems=problems[:20])
 
     # ---------------------------------------------------------------------------------------- drift
     def drift(self, trigger: str, *, wait: float | None = None) -> Outcome:
-        """Compare live state with the deployed commit (or the configured desired/ without git)."""
+        """Compare live state with the last applied commit (or the configured desired/ without git)."""
         outcome = Outcome("drift", trigger, "failed", runs.EXIT_ERROR)
         start = time.monotonic()
         try:
@@ -163,18 +228,29 @@ class Runner:
                 trigger_event(self.cfg, "trigger_failed", trigger=trigger, reason="git", message=str(exc))
                 return
             if sha is None:
-                outcome.message = "no commit has been accepted yet; run `reconciler reconcile-commit` first"
-                self.console.error(outcome.message)
-                trigger_event(self.cfg, "trigger_failed", trigger=trigger, reason="nothing deployed",
-                              message=outcome.message)
+                # Nothing applied yet (a fresh install, or every commit so far rejected/refused): there is
+                # no deployed state to compare with. Not an alarm; the first applied commit ends it.
+                outcome.status, outcome.exit_code = "noop", runs.EXIT_OK
+                outcome.message = ("no commit has been applied yet, so there is nothing to compare the live "
+                                   "systems with; the first push (or `reconciler reconcile-commit`) applies one")
+                self.console.note(f"drift-check: {outcome.message}")
+                outcome.run_id = trigger_event(self.cfg, "drift_skipped", trigger=trigger,
+                                               reason="nothing applied yet", message=outcome.message)
                 return
         with tempfile.TemporaryDirectory(prefix="reconciler-drift-") as tmp:
             cfg, src = self.cfg, {}
             if source is not None and sha is not None:
-                info = source.commit_info(sha)
+                try:
+                    info = source.commit_info(sha)
+                    desired = source.export(sha, Path(tmp))
+                except GitSourceError as exc:
+                    outcome.message = str(exc)
+                    trigger_event(self.cfg, "trigger_failed", trigger=trigger, reason="git", message=str(exc))
+                    self.console.error(str(exc))
+                    return
                 src = info.to_source()
                 outcome.commit = {"commit": info.sha, "author": info.author, "subject": info.subject}
-                cfg = dataclasses.replace(self.cfg, desired=source.export(sha, Path(tmp)))
+                cfg = dataclasses.replace(self.cfg, desired=desired)
             try:
                 code = runs.drift(cfg, self.console, as_json=False, targets=None, trigger=trigger, source=src)
             except UserError as exc:
