@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        description="Watch desired/; after each save (debounced) validate everything and show the "
                                    "plan against the configured targets. Read-only; nothing is applied.")
     p.add_argument("--offline", action="store_true", help="validate only; contact no target")
-    p.add_argument("--debounce-ms", type=int, default=150, help="quiet time before a check (default 150)")
+    p.add_argument("--debounce-ms", type=_non_negative_int, default=150,
+                   help="quiet time before a check (default 150)")
     p.add_argument("--lab", action="store_true",
                    help="start the lab emulators and diff against them instead of the configured targets")
     p.add_argument("--desired", type=Path, default=Path("desired"), help="with --lab: the folder to watch")
@@ -36,10 +38,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "desired/ and apply it, recording SHA, author and subject in the audit log. "
                                    "A commit that fails validation is rejected whole. Uncommitted edits are "
                                    "never applied.")
-    p.add_argument("commit", nargs="?", help="the pushed commit; refused unless the branch holds it")
+    p.add_argument("commit", nargs="?", metavar="SHA",
+                   help="the pushed commit; refused unless the branch holds it (with --force: unless it is the tip)")
+    p.add_argument("--force", action="store_true",
+                   help="override safety refusals (max_change_share, apex NS) for this run; audited as forced. "
+                        "Give the SHA the refusal named, so a newer, unreviewed tip is not forced")
     p.add_argument("--accept-rewrite", action="store_true",
                    help="accept a tip that does not descend from the last accepted commit (audited)")
-    p.add_argument("--wait", type=float, help="seconds to wait for another run's lock (default: lock.wait)")
+    p.add_argument("--wait", type=_seconds, help="seconds to wait for another run's lock (default: lock.wait)")
+    p.add_argument("--trigger", type=_trigger_name, default="cli",
+                   help="name recorded as the run's trigger (default cli; the poll timer unit passes poll-timer)")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON on the last line")
     p.set_defaults(handler=_reconcile_commit)
 
@@ -48,14 +56,46 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "on stdin, reconciles a push to the tracked branch and prints the plan back to "
                                    "the pusher. See deploy/git/post-receive.")
     p.add_argument("hook_name", choices=["post-receive"])
-    p.add_argument("--wait", type=float, help="seconds to wait for another run's lock")
+    p.add_argument("--wait", type=_seconds, help="seconds to wait for another run's lock")
     p.set_defaults(handler=_hook)
 
     p = sub.add_parser("drift-check", help="drift check of the deployed commit, with notifications (timers)",
                        description="Compare live state with the last applied commit (or desired/ without git:), "
-                                   "record drift in the audit log and notify. Exit 0 in sync, 2 drift, 1 error.")
-    p.add_argument("--wait", type=float, help="seconds to wait for another run's lock")
+                                   "record drift in the audit log and notify. Exit 0 in sync, 2 drift, 1 error. "
+                                   "Before the first commit is applied there is nothing to compare: exit 0 with "
+                                   "a note, no notification.")
+    p.add_argument("--wait", type=_seconds, help="seconds to wait for another run's lock")
+    p.add_argument("--trigger", type=_trigger_name, default="cli",
+                   help="name recorded as the run's trigger (default cli; deploy/systemd's timer passes timer)")
     p.set_defaults(handler=_drift_check)
+
+
+# Argument types: a bad value is a usage error, which the top-level parser (cli.Parser) turns into
+# exit 1 — never argparse's own 2, which means "changes pending" in this product.
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be 0 or more seconds")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _trigger_name(text: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", text):
+        raise argparse.ArgumentTypeError("lower-case letters, digits and '-', at most 32 characters")
+    return text
 
 
 def _runner(args: argparse.Namespace, console: Console) -> Any:
@@ -94,7 +134,8 @@ def _finish(outcome: Outcome, console: Console, as_json: bool = False) -> int:
 
 def _reconcile_commit(args: argparse.Namespace, console: Console) -> int:
     runner = _runner(args, console)
-    outcome = runner.reconcile("cli", expect=args.commit, accept_rewrite=args.accept_rewrite, wait=args.wait)
+    outcome = runner.reconcile(args.trigger, expect=args.commit, accept_rewrite=args.accept_rewrite,
+                               force=args.force, wait=args.wait)
     return _finish(outcome, console, args.json)
 
 
@@ -133,4 +174,4 @@ def _hook(args: argparse.Namespace, console: Console) -> int:
 
 def _drift_check(args: argparse.Namespace, console: Console) -> int:
     runner = _runner(args, console)
-    return _finish(runner.drift("timer", wait=args.wait), console)
+    return _finish(runner.drift(args.trigger, wait=args.wait), console)
