@@ -71,8 +71,15 @@ class ServeSettings:
                 secret(ref, f"serve secret for {forge}")
             except SecretError as exc:
                 raise UserError(str(exc)) from None
+        try:
+            drift_interval = float(section["drift_interval"] or 0)  # 0 / null: no periodic drift check
+        except (TypeError, ValueError):
+            drift_interval = -1.0
+        if not drift_interval >= 0:
+            raise UserError(f"serve.drift_interval: {section['drift_interval']!r} is not a number of seconds "
+                            "(0 turns the periodic drift check off)")
         return cls(host.strip("[]") or "127.0.0.1", int(port), int(section["max_body"]), float(section["debounce"]),
-                   float(section["max_delay"]), float(section["drift_interval"]), bool(section["reconcile_on_start"]),
+                   float(section["max_delay"]), drift_interval, bool(section["reconcile_on_start"]),
                    float(section["lock_wait"]), refs)
 
     def secret_bytes(self) -> dict[str, bytes]:
@@ -107,7 +114,8 @@ class Metrics:
         if outcome.kind == "apply" and outcome.status == "ok":
             for target in outcome.drift:  # a successful apply leaves live equal to the commit
                 self.drift.labels(target).set(0)
-        ok = outcome.status == "ok" or (outcome.kind == "drift" and outcome.status == "changes")
+        # a drift check that found drift, or had nothing to compare yet (noop), still ran as designed
+        ok = outcome.status == "ok" or (outcome.kind == "drift" and outcome.status in ("changes", "noop"))
         if ok:
             self.last_success.labels(outcome.kind).set(time.time())
 
@@ -366,12 +374,14 @@ class Service:
 
     # ---------------------------------------------------------------------------------- pages
     def health(self) -> tuple[int, dict[str, Any]]:
+        """Liveness plus what is deployed: the last commit applied completely. A later commit that was
+        rejected, refused or failed is reported beside it (last_rejected …), never instead of it."""
         alive = self.worker.thread.is_alive()
         last = next((o for o in list(self.history) if o.status == "ok"), None)
-        body = {"status": "ok" if alive else "worker stopped", "busy": self.worker.busy,
-                "pending": self.worker.pending,
-                "deployed": self.runner.source.deployed() if self.runner.source else None,
-                "last_success": last.started if last else None}
+        body: dict[str, Any] = {"status": "ok" if alive else "worker stopped", "busy": self.worker.busy,
+                                "pending": self.worker.pending}
+        body.update(self.runner.source.report() if self.runner.source else {"deployed": None})
+        body["last_success"] = last.started if last else None
         return (200 if alive else 503), body
 
     def status_page(self) -> str:
@@ -392,7 +402,12 @@ class Service:
 
         tail = [format_entry(entry) for entry in audit_tail(self.cfg.audit_log, 25)]
         source = self.runner.source
-        deployed = source.deployed() if source else None
+        report = source.report() if source else {}
+        deployed = report.get("deployed")
+        since = [f"last {key.removeprefix('last_')} commit <code>{e(str(item.get('commit', ''))[:12])}</code> "
+                 f"at {e(_when(item.get('at')))}" for key in ("last_rejected", "last_refused", "last_failed")
+                 if (item := report.get(key)) and float(item.get("at") or 0) > float(report.get("deployed_at") or 0)]
+        after = f"<br>after it: {'; '.join(since)} (not applied)" if since else ""
         return f"""<!doctype html>
 <html lang="ko"><head><meta charset="utf-8"><meta http-equiv="refresh" content="30">
 <title>reconciler</title>
@@ -402,7 +417,7 @@ td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:to
 pre{{background:#f4f4f4;padding:.5em;overflow-x:auto}}</style></head><body>
 <h1>reconciler</h1>
 <p>tracking <code>{e(source.branch if source else '')}</code> of <code>{e(source.repository if source else '')}</code>;
-deployed commit <code>{e((deployed or 'none')[:12])}</code></p>
+deployed (last applied) commit <code>{e((deployed or 'none yet')[:12])}</code>{after}</p>
 <h2>Last runs</h2>
 <table><tr><th>started</th><th>kind</th><th>trigger</th><th>commit</th><th>subject</th><th>status</th>
 <th>duration</th><th>applied</th><th>message</th></tr>
@@ -413,6 +428,13 @@ deployed commit <code>{e((deployed or 'none')[:12])}</code></p>
 <pre>{e(chr(10).join(tail))}</pre>
 </body></html>
 """
+
+
+def _when(at: Any) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(at)))
+    except (TypeError, ValueError):
+        return "?"
 
 
 def audit_tail(path: Path, count: int) -> list[dict[str, Any]]:
@@ -534,6 +556,15 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _duration(seconds: float) -> str:
+    """3600 → "1h", 90 → "1m30s", 0.5 → "0.5s": for the start-up line."""
+    if seconds < 60:
+        return f"{seconds:g}s"
+    whole = round(seconds)
+    parts = [(whole // 3600, "h"), (whole % 3600 // 60, "m"), (whole % 60, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n)
+
+
 def run_serve(cfg: Config, console: Console, *, until: Callable[[], bool] | None = None) -> int:
     service = Service(cfg, console)
     stopping = threading.Event()
@@ -544,9 +575,10 @@ def run_serve(cfg: Config, console: Console, *, until: Callable[[], bool] | None
     previous = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() \
         else None
     service.start()
+    interval = service.settings.drift_interval
+    drift = f"drift check every {_duration(interval)}" if interval > 0 else "periodic drift check off"
     console.note(f"serve: listening on {service.url} (POST /webhook, GET /healthz /metrics /); tracking "
-                 f"{service.runner.source.branch if service.runner.source else '?'}; drift check every "
-                 f"{service.settings.drift_interval:.0f}s")
+                 f"{service.runner.source.branch if service.runner.source else '?'}; {drift}")
     try:
         while not stopping.is_set() and (until is None or not until()):
             stopping.wait(0.2)

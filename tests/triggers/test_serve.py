@@ -346,6 +346,8 @@ def test_periodic_drift_is_measured_exported_and_notified(world: World, started:
     wait_for(lambda: 'reconciler_drift_items{target="dns"} 1.0' in get(service, "/metrics")[2], timeout=20)
     drift = [e for e in world.events("drift") if e["items"]]
     assert drift and drift[-1]["target"] == "dns" and drift[-1]["changes"][0]["resource"].endswith("www/A")
+    run_start = next(e for e in world.events("run_start") if e["run"] == drift[-1]["run"])
+    assert run_start["trigger"] == "serve-timer"  # named by serve itself, not a default
     wait_for(lambda: receiver.posts, timeout=20)
     note = json.loads(receiver.posts[0][1])
     assert note["event"] == "drift" and note["outcome"]["drift"] == {"dns": 1}
@@ -381,3 +383,47 @@ def test_a_crashing_run_in_serve_fails_cleanly_and_the_next_push_converges(world
     assert world.audit().verify().ok
     assert sha2  # a second commit was needed only to make a distinct push; the tip is what applied
     assert 'reconciler_runs_total{kind="apply",status="failed"} 1.0' in get(service, "/metrics")[2]
+
+
+def test_health_reports_the_applied_commit_and_a_rejected_push_beside_it(world: World,
+                                                                         started: list[Service]) -> None:
+    serve_config(world)
+    service, _ = start(world, started)
+    good = world.commit("www", records=with_record("www", "192.0.2.81"))
+    world.push()
+    send_push(service, world, good)
+    wait_for(lambda: world.live_value("www") == ["192.0.2.81"])
+    idle(service)
+    bad = world.commit("깨진 파일", {"desired/dns/lab.namgun.or.kr.yaml": "records:\n  x: {type: A, value: 1.2.3}\n"})
+    world.push()
+    send_push(service, world, bad)
+    wait_for(lambda: world.events("commit_rejected"))
+    idle(service)
+    status, _, text = get(service, "/healthz")
+    health = json.loads(text)
+    assert status == 200 and health["deployed"] == good and health["deployed_by"] == "webhook"
+    assert health["last_rejected"]["commit"] == bad and health["last_rejected"]["trigger"] == "webhook"
+    assert health["fetched"]["commit"] == bad and health["last_refused"] is None
+    page = get(service, "/")[2]
+    assert f"deployed (last applied) commit <code>{good[:12]}</code>" in page
+    assert f"last rejected commit <code>{bad[:12]}</code>" in page and "(not applied)" in page
+    # a drift check compares with the deployed commit, not the rejected tip
+    service.worker.request_drift()
+    wait_for(lambda: world.events("drift"))
+    idle(service)
+    run_start = next(e for e in world.events("run_start") if e["command"] == "drift")
+    assert run_start["source"]["commit"] == good
+    assert 'reconciler_drift_items{target="dns"} 0.0' in get(service, "/metrics")[2]
+
+
+def test_serve_says_when_the_periodic_drift_check_is_off(world: World) -> None:
+    from reconciler.triggers.serve import run_serve
+
+    err = io.StringIO()
+    for interval, expected in ((0, "periodic drift check off"), (3600, "drift check every 1h"),
+                               (90, "drift check every 1m30s")):
+        serve_config(world, drift_interval=interval)
+        assert run_serve(world.config(), Console(out=io.StringIO(), err=err), until=lambda: True) == 0
+        line = next(x for x in err.getvalue().splitlines()[::-1] if x.startswith("serve: listening"))
+        assert line.endswith(expected), line
+    assert "every 0s" not in err.getvalue()
