@@ -25,8 +25,38 @@ from ..providers.base import ProviderError
 from ..render import render_plan
 from ..runs import Console
 
-# Editors' scratch files: vim's swap files and its 4913 write probe, emacs locks and backups.
-IGNORED_SUFFIXES = (".swp", ".swx", ".swo", "~", ".tmp", ".bak")
+# Editors' scratch files that even end in .yaml: emacs locks (.#x.yaml) and autosaves (#x.yaml#).
+# Everything else that is not *.yaml / *.yml — vim's .swp and 4913 probe, `sed -i`'s sedXXXXXX,
+# backups ending in ~ — is ignored by its name alone, whether added, modified or deleted.
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def is_yaml(path: str) -> bool:
+    name = Path(path).name
+    return name.endswith(YAML_SUFFIXES) and not name.startswith((".#", "#"))
+
+
+class TreeFilter:
+    """What counts as a change of desired/: a YAML file, or a folder (a folder moved in or out
+    carries its YAML files without an event for each). Folders are recognised while they exist,
+    and by the list of known folders once they are gone."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.dirs: set[str] = set()
+        self.refresh()
+
+    def refresh(self) -> None:
+        try:
+            self.dirs = {str(p) for p in self.folder.rglob("*") if p.is_dir()}
+        except OSError:
+            self.dirs = set()
+
+    def is_dir(self, path: str) -> bool:
+        return path in self.dirs or Path(path).is_dir()
+
+    def __call__(self, change: watchfiles.Change, path: str) -> bool:
+        return is_yaml(path) or self.is_dir(path)
 
 
 @dataclass
@@ -41,10 +71,8 @@ class WatchResult:
 
 
 def yaml_filter(change: watchfiles.Change, path: str) -> bool:
-    name = Path(path).name
-    if name.startswith((".#", "#")) or name.endswith(IGNORED_SUFFIXES) or name == "4913":
-        return False
-    return name.endswith((".yaml", ".yml")) or change == watchfiles.Change.deleted
+    """YAML files only (kept for callers that need no folder tracking)."""
+    return is_yaml(path)
 
 
 def check(cfg: Config, console: Console, *, offline: bool, changed: list[str] | None = None) -> WatchResult:
@@ -90,11 +118,13 @@ def run_watch(cfg: Config, console: Console, *, offline: bool = False, debounce_
     if on_result:
         on_result(first)
     console.note(f"watch: re-checking on every save under {folder} (Ctrl-C to stop)")
+    tree = TreeFilter(folder)
     try:
-        for changes in watchfiles.watch(folder, watch_filter=yaml_filter, debounce=debounce_ms, step=30,
+        for changes in watchfiles.watch(folder, watch_filter=tree, debounce=debounce_ms, step=30,
                                         stop_event=stop, rust_timeout=500, yield_on_timeout=False,
                                         raise_interrupt=False):
-            names = sorted({_rel(Path(p), folder) for _, p in changes})
+            names = sorted({_rel(Path(p), folder) + ("/" if tree.is_dir(p) else "") for _, p in changes})
+            tree.refresh()
             result = check(cfg, console, offline=offline, changed=names)
             if on_result:
                 on_result(result)

@@ -89,3 +89,37 @@ def test_a_burst_of_saves_is_one_check_and_editor_scratch_files_are_ignored(watc
     assert "192.0.2.114" in w.out.getvalue()
     with pytest.raises(queue.Empty):
         w.next(timeout=1.0)  # the five saves and the scratch files gave one check, not six
+
+
+def test_sed_in_place_shows_only_the_yaml_file_and_stray_files_cause_no_check(watching: tuple[Watching, Path]
+                                                                            ) -> None:
+    w, zone_file = watching
+    # `sed -i` writes dns/sedXXXXXX and renames it over the file (GNU sed, --in-place)
+    temp = zone_file.parent / "sed3WqKop"
+    temp.write_text(zone_yaml(with_record("www", "192.0.2.120")), "utf-8")
+    temp.rename(zone_file)
+    result = w.next()
+    assert result.valid and result.changes == 1
+    assert result.changed_files == [f"dns/{ZONE}.yaml"]
+    assert "sed3WqKop" not in w.out.getvalue()
+    # files that are not YAML come and go without a check
+    stray = zone_file.parent / "notes.txt"
+    stray.write_text("메모", "utf-8")
+    stray.unlink()
+    (zone_file.parent / f"{ZONE}.yaml~").write_text("backup", "utf-8")
+    with pytest.raises(queue.Empty):
+        w.next(timeout=1.0)
+
+
+def test_a_folder_moved_out_and_back_is_noticed(watching: tuple[Watching, Path], tmp_path: Path) -> None:
+    w, zone_file = watching
+    folder = zone_file.parent
+    outside = tmp_path / "parked-dns"
+    folder.rename(outside)  # one event for the folder, none for the file inside it
+    result = w.next()
+    assert result.changed_files == ["dns/"] and result.valid and result.changes == 0  # no zone file: not managed
+    (outside / f"{ZONE}.yaml").write_text(zone_yaml(with_record("www", "192.0.2.121")), "utf-8")
+    outside.rename(folder)
+    result = w.next()
+    assert result.changed_files == ["dns/"] and result.changes == 1
+    assert "192.0.2.121" in w.out.getvalue()
