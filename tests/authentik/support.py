@@ -31,11 +31,16 @@ class Env:
     tmp: Path
     announced: list[str]
 
+    @property
+    def link_dir(self) -> Path:
+        """Where recovery links go when stderr is not a terminal (always so under pytest)."""
+        return self.tmp / "recovery-links"
+
     def target(self, token: str | None = None, policies: dict[str, Any] | None = None,
                **options: Any) -> Target:
         ref, _ = write_secret(self.tmp, "token", token or self.seed.reconciler_token)
         opts = {"address": self.lab.url, "token": ref, "email_stage": str(self.seed.email_stage),
-                "timeout": 5, **options}
+                "timeout": 5, "recovery_link_dir": str(self.link_dir), **options}
         return Target("sso", "authentik", opts, {**DEFAULT_POLICIES, **(policies or {})}, "test")
 
     def provider(self, **kwargs: Any) -> AuthentikProvider:

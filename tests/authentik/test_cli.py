@@ -47,7 +47,10 @@ def test_diff_apply_diff_drift(setup: tuple[Env, Path], capsys: pytest.CaptureFi
     assert run(config, "apply", "--yes") == 0
     captured = capsys.readouterr()
     assert "apply complete: 4 change(s) applied and verified" in captured.err
-    assert "recovery link for kkb" in captured.err  # shown once to the operator …
+    # stderr is not a terminal here (as under the controller): the link goes to a 0600 file, only its path
+    # is printed (test_recovery_link.py covers the terminal case) …
+    [link_file] = list(env.link_dir.iterdir())
+    assert f"recovery link for kkb written to {link_file}" in captured.err and "flow_token" not in captured.err
     audit = (config.parent / "state" / "audit.jsonl").read_text("utf-8")
     assert "flow_token" not in audit and env.seed.reconciler_token not in audit  # … never logged
     assert "recovery email sent to tsha@namgun.or.kr" in audit

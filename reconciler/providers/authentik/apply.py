@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import authentik_client as ak
-
 from ...plan import Change
 from ..base import ChangeResult, Progress
 from . import live as L
-from .client import AuthentikError, Connection
-from .enrollment import Announce, enroll, record
+from ._sdk import ak
+from .client import AuthentikError, Connection, api_error
+from .enrollment import enroll, record
+from .handover import HandoverError, LinkHandover
 
 SUPERUSER_HINT = ("the token has no permission to change superuser groups (Authentik 2025.12.5/2026.2.3 and "
                   "later need authentik_core.enable_group_superuser); grant it or change that membership by hand")
@@ -39,13 +39,13 @@ def _permission_refusal(exc: AuthentikError) -> bool:
 
 class Applier:
     def __init__(self, conn: Connection, snap: L.Snapshot, *, concurrency: int, email_stage: str | None,
-                 token_duration: str | None, announce: Announce) -> None:
+                 token_duration: str | None, links: LinkHandover) -> None:
         self.conn = conn
         self.snap = snap
         self.concurrency = concurrency
         self.email_stage = email_stage
         self.token_duration = token_duration
-        self.announce = announce
+        self.links = links
         self.lock = threading.Lock()
         self.group_uuid = {name: g.uuid for name, g in snap.groups.items()}
         self.failed_groups: set[str] = set()
@@ -175,7 +175,7 @@ class Applier:
             body.update(self._parent_fields(after.get("parent")))
         if "attributes" in change.fields:
             body["attributes"] = {**live.attributes, **(after.get("attributes") or {})}
-        request = ak.PatchedGroupRequest.from_dict({k: v for k, v in body.items() if k != "parent"})
+        request = ak().PatchedGroupRequest.from_dict({k: v for k, v in body.items() if k != "parent"})
         if "parent" in body:  # 2025.10 shape: the typed model cannot send it
             self._patch_raw(f"update group {name}", f"/core/groups/{live.uuid}/", body)
         else:
@@ -194,9 +194,8 @@ class Applier:
             response = client.call_api(*params, _request_timeout=self.conn.timeout)
             response.read()
             if int(response.status) >= 400:
-                from authentik_client.exceptions import ApiException
-                raise ApiException(status=response.status, reason=response.reason,
-                                   body=response.data.decode("utf-8") if response.data else "")
+                raise api_error(int(response.status), response.reason,
+                                response.data.decode("utf-8") if response.data else "")
             return None
         return self._call(what, fn, safe=True)
 
@@ -221,23 +220,28 @@ class Applier:
     def _create_user(self, change: Change) -> dict[str, Any]:
         data = change.after.data if change.after else {}
         username = change.key[0]
-        request = ak.UserRequest(
+        method = data.get("enrollment")
+        if method == "recovery_link":
+            try:  # the link's folder first: a user nobody can hand a link to is not worth creating yet
+                self.links.prepare()
+            except HandoverError as exc:
+                raise AuthentikError(f"user {username}: {exc}; the user was not created") from None
+        request = ak().UserRequest(
             username=username, name=data.get("name", ""), email=data.get("email", ""),
             is_active=bool(data.get("is_active", True)), path=data.get("path", "users"),
-            type=ak.UserTypeEnum(data.get("type", "internal")), groups=self._uuids(data.get("groups", [])),
+            type=ak().UserTypeEnum(data.get("type", "internal")), groups=self._uuids(data.get("groups", [])),
             attributes={**(data.get("attributes") or {}), L.MARKER: True})
         created = self._call(f"create user {username}", lambda: self.conn.core.core_users_create(
             request, _request_timeout=self.conn.timeout), safe=False)
         detail: dict[str, Any] = {"pk": created.pk, "requests": 1}
-        method = data.get("enrollment")
         if method:
             meta = change.after.meta if change.after else {}
             detail["enrollment"] = enroll(self.conn, pk=created.pk, username=username, email=created.email or "",
                                           method=method, meta=meta, email_stage=self.email_stage,
-                                          token_duration=self.token_duration, announce=self.announce)
+                                          token_duration=self.token_duration, links=self.links)
             attrs = {**(created.attributes or {}), L.ENROLLMENT: record(method)}
             self._call(f"user {username}: record enrollment", lambda: self.conn.core.core_users_partial_update(
-                created.pk, ak.PatchedUserRequest(attributes=attrs), _request_timeout=self.conn.timeout),
+                created.pk, ak().PatchedUserRequest(attributes=attrs), _request_timeout=self.conn.timeout),
                 safe=True)
             detail["requests"] = 3
         return detail
@@ -265,15 +269,15 @@ class Applier:
             detail["enrollment"] = enroll(self.conn, pk=live.pk, username=username,
                                           email=str(after.get("email") or live.raw.get("email") or ""),
                                           method=method, meta=meta, email_stage=self.email_stage,
-                                          token_duration=self.token_duration, announce=self.announce)
+                                          token_duration=self.token_duration, links=self.links)
             requests += 1
             attrs = {**(attrs if attrs is not None else live.attributes), L.ENROLLMENT: record(method)}
         if attrs is not None:
             body["attributes"] = attrs
         if body:
             if "type" in body:
-                body["type"] = ak.UserTypeEnum(body["type"])
-            request = ak.PatchedUserRequest(**body)
+                body["type"] = ak().UserTypeEnum(body["type"])
+            request = ak().PatchedUserRequest(**body)
             self._call(f"update user {username}", lambda: self.conn.core.core_users_partial_update(
                 live.pk, request, _request_timeout=self.conn.timeout), safe=True)
             requests += 1

@@ -4,28 +4,27 @@ Reads use the client's ``*_without_preload_content`` form and parse the JSON her
 a newer server shapes differently cannot break the whole read (authentik-api.md §1.7); writes use
 the typed request models (``PatchedUserRequest`` sends only the fields that are set, §1.1).
 Every failure becomes an ``AuthentikError`` whose text names the target and never the token.
+The client itself is imported on the first request, not with this module (_sdk.py says why).
 """
 
 from __future__ import annotations
 
-import gc
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import authentik_client as ak
 import urllib3
-from authentik_client.exceptions import ApiException
+
+from . import _sdk
+
+if TYPE_CHECKING:
+    from authentik_client.exceptions import ApiException
 
 T = TypeVar("T")
-
-# authentik-client defines ~1,000 pydantic models; with them on the heap every full garbage collection
-# walks them all (0.2–0.3 s pauses in bench/bench_authentik.py). They live as long as the process, so
-# move everything that exists now out of the collector's sight, once, when this module is imported.
-gc.freeze()
 
 RETRY_STATUSES = {502, 503, 504}
 
@@ -68,6 +67,11 @@ def _describe_body(body: Any) -> str:
     return ""
 
 
+def api_error(status: int, reason: Any, body: str) -> ApiException:
+    """The client's own ``ApiException`` for an answer read without the typed models."""
+    return _sdk.api_exception()(status=status, reason=reason, body=body)
+
+
 class Connection:
     """One Authentik API endpoint and token, shared by the provider's threads."""
 
@@ -78,20 +82,48 @@ class Connection:
         self.address = address.rstrip("/")
         self.timeout = timeout
         self.retries = retries
-        base = self.address if self.address.endswith("/api/v3") else self.address + "/api/v3"
-        cfg = ak.Configuration(host=base, access_token=token)  # host must include /api/v3 (§1.1)
-        cfg.verify_ssl = verify_tls
-        if ca_file:
-            cfg.ssl_ca_cert = ca_file
-        cfg.retries = False  # retries are decided here, per operation (only where safe)
-        cfg.connection_pool_maxsize = pool_size
-        self.client = ak.ApiClient(cfg)
-        self.core = ak.CoreApi(self.client)
         self.requests = 0
+        self._settings = (token, verify_tls, ca_file, pool_size)
+        self._client: Any = None
+        self._core: Any = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> None:
+        """Build the client on first use: constructing the provider must not import authentik-client."""
+        with self._lock:
+            if self._core is not None:
+                return
+            ak = _sdk.ak()
+            token, verify_tls, ca_file, pool_size = self._settings
+            base = self.address if self.address.endswith("/api/v3") else self.address + "/api/v3"
+            cfg = ak.Configuration(host=base, access_token=token)  # host must include /api/v3 (§1.1)
+            cfg.verify_ssl = verify_tls
+            if ca_file:
+                cfg.ssl_ca_cert = ca_file
+            cfg.retries = False  # retries are decided here, per operation (only where safe)
+            cfg.connection_pool_maxsize = pool_size
+            client = ak.ApiClient(cfg)
+            self._client, self._core = client, ak.CoreApi(client)
+
+    @property
+    def client(self) -> Any:
+        """``authentik_client.ApiClient`` (built on first use)."""
+        if self._core is None:
+            self._open()
+        return self._client
+
+    @property
+    def core(self) -> Any:
+        """``authentik_client.CoreApi`` (built on first use)."""
+        if self._core is None:
+            self._open()
+        return self._core
 
     def close(self) -> None:
+        if self._client is None:  # never used: nothing to close, and no reason to import the client
+            return
         try:
-            self.client.rest_client.pool_manager.clear()
+            self._client.rest_client.pool_manager.clear()
         except Exception:  # noqa: S110 - closing must not mask the run's outcome
             pass
 
@@ -100,7 +132,7 @@ class Connection:
     def _translate(self, exc: Exception, what: str) -> AuthentikError:
         if isinstance(exc, AuthentikError):
             return exc
-        if isinstance(exc, ApiException):
+        if _sdk.loaded() and isinstance(exc, _sdk.api_exception()):
             body: Any = None
             try:
                 body = json.loads(exc.body) if exc.body else None
@@ -161,7 +193,7 @@ class Connection:
         status = int(response.status)
         text = response.data.decode("utf-8") if response.data else ""
         if status >= 400:
-            raise ApiException(status=status, reason=response.reason, body=text)
+            raise api_error(status, response.reason, text)
         return json.loads(text)
 
     def page(self, kind: str, number: int, size: int) -> Page:
@@ -220,6 +252,6 @@ class Connection:
             status = int(response.status)
             text = response.data.decode("utf-8") if response.data else ""
             if status >= 400:
-                raise ApiException(status=status, reason=response.reason, body=text)
+                raise api_error(status, response.reason, text)
             return json.loads(text) if text else None
         return self.call(what, fn, safe=safe)

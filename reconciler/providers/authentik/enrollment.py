@@ -1,7 +1,8 @@
 """How a new user first gets in (issue 3 part 3). Passwords never live in git.
 
 - ``recovery_email``: Authentik mails the person a recovery link (needs the target's ``email_stage``);
-- ``recovery_link``: a recovery link is shown once to the operator (stderr), never logged;
+- ``recovery_link``: a recovery link is handed to the operator, never logged: printed once at a
+  terminal, else written to a file of mode 0600 whose path is printed (handover.py);
 - ``initial_password``: a password read from a secret reference (``env:``/``file:``) at apply time.
 
 After a method succeeds, the user's attributes record it (``reconciler/enrollment``), so the next
@@ -11,22 +12,15 @@ password (``password_change_date`` moves, authentik-observed.md §7).
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import authentik_client as ak
-
 from ...secrets import SecretError, secret
+from ._sdk import ak
 from .client import AuthentikError, Connection
+from .handover import HandoverError, LinkHandover
 
-Announce = Callable[[str], None]
 METHODS = ("recovery_email", "recovery_link", "initial_password")
-
-
-def to_stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def record(method: str) -> dict[str, Any]:
@@ -34,7 +28,7 @@ def record(method: str) -> dict[str, Any]:
 
 
 def enroll(conn: Connection, *, pk: int, username: str, email: str, method: str, meta: dict[str, Any],
-           email_stage: str | None, token_duration: str | None, announce: Announce) -> str:
+           email_stage: str | None, token_duration: str | None, links: LinkHandover) -> str:
     """Carry out ``method`` for user ``pk``; returns a line for the change's detail (no secrets)."""
     if method == "recovery_email":
         if not email_stage:
@@ -48,15 +42,21 @@ def enroll(conn: Connection, *, pk: int, username: str, email: str, method: str,
                       [("email_stage", email_stage)], safe=False)
         return f"recovery email sent to {email}"
     if method == "recovery_link":
+        try:
+            links.prepare()  # before asking: a link Authentik made but nobody could keep would be lost
+        except HandoverError as exc:
+            raise AuthentikError(f"user {username}: {exc}; no recovery link was requested") from None
         body = {"token_duration": token_duration} if token_duration else {}
         answer = conn.raw_post(f"user {username}: recovery link", f"/core/users/{pk}/recovery/", body, [],
                                safe=False)
         link = answer.get("link") if isinstance(answer, dict) else None
         if not link:
             raise AuthentikError(f"user {username}: Authentik returned no recovery link")
-        announce(f"{conn.target}: recovery link for {username} (hand it over privately; shown once, "
-                 f"not logged):\n  {link}")
-        return "recovery link shown once on the console"
+        try:
+            return links.hand_over(conn.target, username, str(link))
+        except HandoverError as exc:  # not recorded as done: the next run asks for a new link
+            raise AuthentikError(f"user {username}: {exc}; the link was not kept, the next run makes a new one"
+                                 ) from None
     if method == "initial_password":
         ref = (meta.get("enrollment") or {}).get("password")
         if not ref:
@@ -65,7 +65,7 @@ def enroll(conn: Connection, *, pk: int, username: str, email: str, method: str,
             value = secret(ref, f"user {username}").reveal()
         except SecretError as exc:
             raise AuthentikError(f"user {username}: {exc}") from None
-        request = ak.UserPasswordSetRequest(password=value)
+        request = ak().UserPasswordSetRequest(password=value)
         conn.call(f"user {username}: set initial password",
                   lambda: conn.core.core_users_set_password_create(pk, request, _request_timeout=conn.timeout),
                   safe=True)

@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import authentik_client as ak
-import pydantic
-
 from ...model.resource import GUARD, Resource
+from ._sdk import ak, validation_error
 
 MARKER = "reconciler/managed"  # attribute on every object reconciler creates (issue 3 part 2)
 ENROLLMENT = "reconciler/enrollment"  # attribute recording how a user was invited, and when
@@ -80,11 +78,12 @@ class Snapshot:
 
 def strict_check(model: type[Any], raw: dict[str, Any]) -> str | None:
     """None if the pinned client parses the object, else a one-line reason."""
+    invalid = validation_error()
     try:
         model.from_dict(raw)
         return None
-    except (pydantic.ValidationError, ValueError, TypeError, KeyError) as exc:
-        if isinstance(exc, pydantic.ValidationError):
+    except (invalid, ValueError, TypeError, KeyError) as exc:
+        if isinstance(exc, invalid):
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err.get("loc", ()))
             return f"{where}: {err.get('msg', 'invalid')}"
@@ -94,7 +93,7 @@ def strict_check(model: type[Any], raw: dict[str, Any]) -> str | None:
 def build_snapshot(raw_users: list[dict[str, Any]], raw_groups: list[dict[str, Any]]) -> Snapshot:
     snap = Snapshot()
     for raw in raw_groups:
-        reason = strict_check(ak.Group, raw)
+        reason = strict_check(ak().Group, raw)
         if "parents" in raw:
             snap.parents_many = True
         try:
@@ -112,7 +111,7 @@ def build_snapshot(raw_users: list[dict[str, Any]], raw_groups: list[dict[str, A
         snap.groups[name] = group
         snap.groups_by_uuid[group_uuid] = group
     for raw in raw_users:
-        reason = strict_check(ak.User, raw)
+        reason = strict_check(ak().User, raw)
         try:
             pk, username = int(raw["pk"]), str(raw["username"])
         except (KeyError, TypeError, ValueError):

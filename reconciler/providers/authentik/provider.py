@@ -10,12 +10,17 @@ Rules it keeps (issue 3; authentik-api.md §6):
 - objects reconciler creates carry the ``reconciler/managed`` attribute; nothing without it is ever
   deactivated or deleted; a user removed from git is deactivated by default, deleted only with
   ``removal: delete`` (the plan warns: pk and LDAP uidNumber are never reused).
+
+Target options besides address/token/tls: page_size, concurrency, timeout, retries, email_stage,
+token_duration, and ``recovery_link_dir`` (where recovery links go when stderr is not a terminal;
+default ``$XDG_STATE_HOME/reconciler/recovery-links`` = ``~/.local/state/reconciler/recovery-links``).
+Building the provider contacts nothing and does not import authentik-client (_sdk.py).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,7 +32,8 @@ from ..base import BaseProvider, ChangeResult, LiveState, Progress, ProviderErro
 from . import live as L
 from .apply import Applier
 from .client import AuthentikError, Connection
-from .enrollment import Announce, to_stderr
+from .handover import OPTION as LINK_DIR_OPTION
+from .handover import Announce, LinkHandover, directory_option, stderr_is_terminal, to_stderr
 
 DEFAULT_PAGE_SIZE = 500  # 2025.10 serves it; 2025.12+ silently caps at 100 (authentik-api.md §2.3)
 DEFAULT_CONCURRENCY = 8
@@ -39,7 +45,10 @@ IRREVERSIBLE = ("deletion is irreversible: Authentik never reuses the pk, so the
 class AuthentikProvider(BaseProvider):
     kinds = ("authentik.user", "authentik.group")
 
-    def __init__(self, target: Target, *, announce: Announce = to_stderr) -> None:
+    def __init__(self, target: Target, *, announce: Announce = to_stderr,
+                 interactive: Callable[[], bool] = stderr_is_terminal) -> None:
+        """``announce`` prints a line for the operator; ``interactive`` says whether that line reaches a
+        person at a terminal (then a recovery link is printed) or a log (then it goes to a file)."""
         super().__init__(target)
         opts = target.options
         address = str(opts.get("address") or "")
@@ -54,7 +63,11 @@ class AuthentikProvider(BaseProvider):
         self.concurrency = max(1, int(opts.get("concurrency", DEFAULT_CONCURRENCY)))
         self.email_stage = str(opts["email_stage"]) if opts.get("email_stage") else None
         self.token_duration = str(opts["token_duration"]) if opts.get("token_duration") else None
-        self.announce = announce
+        try:
+            link_dir = directory_option(opts.get(LINK_DIR_OPTION))
+        except ValueError as exc:
+            raise ProviderError(self.name, str(exc)) from None
+        self.links = LinkHandover(link_dir, announce, interactive)
         self.conn = Connection(self.name, address, token, timeout=float(opts.get("timeout", 30)),
                                verify_tls=bool(tls.get("verify", True)), ca_file=tls.get("ca_file"),
                                retries=int(opts.get("retries", 2)), pool_size=self.concurrency + 2)
@@ -153,7 +166,7 @@ class AuthentikProvider(BaseProvider):
             except ProviderError:
                 raise
         applier = Applier(self.conn, snap, concurrency=self.concurrency, email_stage=self.email_stage,
-                          token_duration=self.token_duration, announce=self.announce)
+                          token_duration=self.token_duration, links=self.links)
         return applier.run(list(changes), progress)
 
     # ---- drift ---------------------------------------------------------------------------------
