@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from reconciler.lab.common import Fault
-from reconciler.lab.stalwart import DKIM_ID, DOMAIN, seeded_lab
+from reconciler.lab.stalwart import DKIM_ID, DOMAIN, LDAP_PEOPLE, seeded_lab
 
 TIMEOUT = 5
 
@@ -90,6 +90,9 @@ def test_start_lab_service_contract(tmp_path) -> None:  # type: ignore[no-untype
         assert target["kind"] == "stalwart" and target["api"] == "auto" and target["address"] == service.lab.url
         key_file = target["api_key"].removeprefix("file:")
         assert stat.S_IMODE(__import__("os").stat(key_file).st_mode) == 0o600
+        # the organisation's hand-made accounts are adopted; the LDAP copies never (issue 4, Ownership)
+        assert target["adopt"] == ["system", "postmaster"]
+        assert not set(target["adopt"]) & {uid for uid, _ in LDAP_PEOPLE}
         assert set(service.env) == {"STALWART_SYSTEM_SECRET", "STALWART_POSTMASTER_SECRET", "STALWART_GIT_SECRET",
                                     "STALWART_NOREPLY_SECRET"}
         # the seeded key sits under the selector git declares, so DNS and mail server agree

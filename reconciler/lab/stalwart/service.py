@@ -48,7 +48,10 @@ def start_lab(workdir: Path, *, latency: float = 0.0, seed: bool = True, desired
     ref, _ = write_secret(workdir, "stalwart-api-key", seeds.api_key)
     lab.start()
     target = {"kind": "stalwart", "address": lab.url, "api": "auto", "api_key_name": API_KEY_NAME, "api_key": ref,
-              "state_file": str((workdir / "state" / "stalwart-secrets.json").resolve())}
+              "state_file": str((workdir / "state" / "stalwart-secrets.json").resolve()),
+              # The organisation's hand-made internal accounts (seed.py): reconciler may take them over.
+              # The LDAP copies (LDAP_PEOPLE) are never adopted.
+              "adopt": ["system", "postmaster"]}
     env = {"STALWART_SYSTEM_SECRET": seeds.system,
            "STALWART_POSTMASTER_SECRET": secrets.token_urlsafe(24),  # differs from the live hash: drift
            "STALWART_GIT_SECRET": secrets.token_urlsafe(24),

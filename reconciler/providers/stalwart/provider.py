@@ -3,10 +3,13 @@
 Rules it keeps (issue 4):
 - two adapters, v0.15 REST and v0.16+ JMAP, chosen by probing (``api: auto``) or by config
   (``api: v0.15`` / ``api: v0.16``); the probe costs nothing extra: the first read request is it;
-- ownership: only principals declared in git or carrying the marker reconciler writes into their
-  description are ever changed; everything else (LDAP users copied into the store on first login,
-  hand-made principals) is guarded: never changed, never deleted. An owned account removed from git
-  is deleted only with ``removal: delete``, and the plan warns that its mail is destroyed;
+- ownership: reconciler changes only accounts that carry the marker it writes into their description
+  (it created or adopted them) or that the target adopts by name (``adopt: [system, postmaster]``).
+  Declaring an existing unmarked account in git is not enough: on the wire a hand-made account and
+  an LDAP user that Stalwart copied into its store on first login look the same, and changing the
+  latter removes that person's address and password, so ``check()`` refuses it until the target
+  adopts it by name. Unmarked principals are never deleted. An owned account removed from git is
+  deleted only with ``removal: delete``, and the plan warns that its mail is destroyed;
 - secrets come from ``env:``/``file:`` references only; see ``passwords.py`` for drift and rotation;
 - changes run in dependency order: domains, DKIM, accounts (individuals before lists); deletions in
   reverse (accounts before their domain), whatever order the plan lists them in.
@@ -34,6 +37,9 @@ MAIL_DESTROYED = ("deletes the account and ALL its stored mail, calendars and co
 DOMAIN_DELETED = "deletes the mail domain; addresses still using it stop receiving mail"
 GUARDED = ("not created by reconciler and not declared in git (no ownership marker): e.g. an LDAP user that "
            "Stalwart copied into its store on first login, whose deletion destroys their mailbox; never changed")
+NEVER_ADOPT_LDAP = ("never adopt an LDAP user that Stalwart copied into its store on first login: changing it "
+                    "removes that person's own address and replaces their password; take it out of "
+                    "desired/stalwart instead")
 API_CHOICES = {"auto": "auto", "v0.15": "v0.15", "rest": "v0.15", "0.15": "v0.15", "v0.16": "v0.16",
                "jmap": "v0.16", "0.16": "v0.16"}
 
@@ -73,7 +79,12 @@ class StalwartProvider(BaseProvider):
         tls = opts.get("tls") or {}
         verify: bool | str = tls.get("ca_file") or bool(tls.get("verify", True))
         self.transport = Transport(address, creds, timeout=float(opts.get("timeout", 30)), verify=verify)
-        self.adopt = {str(n).lower() for n in opts.get("adopt") or []}
+        adopt = opts.get("adopt") or []
+        if not isinstance(adopt, list) or not all(isinstance(n, str) and n.strip() for n in adopt):
+            raise ProviderError(self.name, "adopt must be a list of account names, e.g. adopt: [system, postmaster]")
+        # Existing accounts without reconciler's marker that it may change (and `import` writes out).
+        self.adopt_names = [n.strip().lower() for n in adopt]
+        self.adopt = set(self.adopt_names)
         state_file = opts.get("state_file") or Path(os.environ.get("RECONCILER_STATE_DIR", ".reconciler")) / \
             f"stalwart-{self.name}-secrets.json"
         self.rotations = RotationRecord(Path(state_file))
@@ -195,6 +206,44 @@ class StalwartProvider(BaseProvider):
         warning = MAIL_DESTROYED if live.kind == "stalwart.account" else DOMAIN_DELETED
         return Change.delete(self.name, live, [warning])
 
+    def absent_reason(self, live: Resource, policies: dict[str, Any]) -> str | None:
+        """Why a live object git does not declare is kept, when ``absent()`` returns None (for the plan's
+        list of unmanaged objects; the core shows a generic text until it asks the provider)."""
+        if live.kind == "stalwart.dkim":
+            return ("not declared in git; DKIM signatures are never removed by reconciler (mail from the domain "
+                    "would go unsigned): remove it in Stalwart once DNS no longer publishes it")
+        if not live.meta.get("owned"):
+            return ("not declared in git and not created by reconciler (no ownership marker; adopt: only lets "
+                    "it be changed or imported): reported, never deleted")
+        removal = str(policies.get("removal", "deactivate"))
+        if removal == "delete":
+            return None
+        what = "an account (with all its mail)" if live.kind == "stalwart.account" else "a mail domain"
+        purge = "; purge: true does not delete Stalwart objects" if policies.get("purge") else ""
+        return (f"not declared in git; kept: Stalwart deletes {what} only under removal: delete and has no "
+                f"deactivated state (this target has removal: {removal}{purge})")
+
+    def _adoption_refusal(self, change: Change, live: LiveAccount | None) -> str | None:
+        """The adoption gate: an existing account without the marker is changed only when adopted."""
+        name = change.key[0]
+        owned = split_marker(live.description)[1] if live is not None else bool(
+            change.before and change.before.meta.get("owned"))
+        if owned or (live is None and change.before is None):
+            return None
+        if name not in self.adopt:
+            names = ", ".join([*self.adopt_names, name])
+            how = (f"add {name} to its adopt: list (adopt: [{names}])" if self.adopt_names
+                   else f"add the line `adopt: [{name}]`")
+            where = self.target.origin or "reconciler.yaml"
+            return (f"{change.ident}: {name} already exists on {self.name} but reconciler did not create it (no "
+                    f"ownership marker), so git alone may not change it. If it is an account made by hand in "
+                    f"Stalwart's internal directory, adopt it: in reconciler.yaml, under the target {self.name} "
+                    f"({where}), {how}. But {NEVER_ADOPT_LDAP}")
+        if live is not None and live.type not in ("individual", "list"):
+            return (f"{change.ident}: {name} exists on {self.name} as a {live.type}, which desired/stalwart "
+                    "cannot declare; rename the account in git")
+        return None
+
     def check(self, changes: Sequence[Change]) -> dict[str, str]:
         refusals: dict[str, str] = {}
         snap = self.snapshot
@@ -204,6 +253,13 @@ class StalwartProvider(BaseProvider):
         for change in changes:
             after, before = change.after, change.before
             if change.kind == "stalwart.account" and after is not None:
+                # A create whose name is taken by a principal the read left out (e.g. a group) is
+                # gated like an update: Stalwart's names are unique across principal types.
+                live = snap.accounts.get(change.key[0]) if snap else None
+                refusal = self._adoption_refusal(change, live)
+                if refusal:
+                    refusals[change.id] = refusal
+                    continue
                 if before is not None and before.data.get("type") != after.data.get("type"):
                     refusals[change.id] = (f"{change.ident}: the type cannot change from {before.data.get('type')} "
                                            f"to {after.data.get('type')}; remove it from git (with removal: delete) "
@@ -300,6 +356,9 @@ class StalwartProvider(BaseProvider):
             return
         assert change.after is not None
         live = snap.accounts.get(name)
+        refusal = self._adoption_refusal(change, live)
+        if refusal:  # check() refused it already; a plan that skipped check() still writes nothing
+            raise rest015.ApiError(refusal)
         owned = bool(change.before and change.before.meta.get("owned"))
         spec = self._spec(change, adopt=change.op == "update" and not owned)
         ref = change.after.meta.get("secret")
