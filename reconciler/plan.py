@@ -190,8 +190,10 @@ def diff_target(provider: Provider, desired: list[Resource], live: LiveState,
             continue
         change = provider.absent(current, policies)
         if change is None:
-            reason = ("not declared in git; reported, not deleted (purge is off)" if not policies.get("purge")
-                      else "not declared in git; kept by this target's removal policy")
+            why = getattr(provider, "absent_reason", None)  # optional: the provider says why it keeps it
+            reason = (why(current, policies) if callable(why) else None) or (
+                "not declared in git; reported, not deleted (purge is off)" if not policies.get("purge")
+                else "not declared in git; kept by this target's removal policy")
             unmanaged.append(Unmanaged(current, reason))
         else:
             changes.append(change)

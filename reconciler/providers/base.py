@@ -8,7 +8,8 @@ Stalwart). The engine calls, in this order and the same for every provider:
    git declares them carry ``meta["guard"] = reason`` (see model/resource.GUARD).
 2. ``resolve(ref)`` (optional): the value of a Ref that another target's desired state points at.
 3. ``absent(live, policies)``: what to do with a live object git does not declare (delete, an
-   update such as deactivation, or None = report it as unmanaged).
+   update such as deactivation, or None = report it as unmanaged); optional
+   ``absent_reason(live, policies) -> str | None`` says why such an object is kept.
 4. ``check(changes)``: refusals the provider knows before touching anything (e.g. a value this
    server cannot publish exactly). Returns messages per change id.
 5. ``apply(changes, progress)`` → one ``ChangeResult`` per change, in the order given. A provider
