@@ -109,9 +109,10 @@ def test_drift_check_before_any_applied_commit_is_a_quiet_noop(world: World, rec
     assert state(world)["deployed"] is None
 
 
-def test_a_refused_push_names_the_exact_force_command_and_force_applies_it(world: World,
+def test_a_refused_push_names_the_exact_force_command_and_force_applies_it(world: World, receiver: Receiver,
                                                                           capsys: pytest.CaptureFixture[str]
                                                                           ) -> None:
+    world.set_config(notify=f"webhook: {{url: {receiver.url}}}")
     assert cli(world, "reconcile-commit") == 0
     before = world.head()
     sha = world.commit("www + sso 변경", records=two_of_four())
@@ -123,6 +124,8 @@ def test_a_refused_push_names_the_exact_force_command_and_force_applies_it(world
     assert command in captured.err
     outcome = json.loads(captured.out.strip().splitlines()[-1])
     assert outcome["status"] == "refused" and command in outcome["message"]
+    (posted,) = [json.loads(body) for _, body in receiver.posts]
+    assert posted["event"] == "refused" and command in posted["text"]  # the notification names it too
     assert world.live_value("www") == ["192.0.2.80"]
     report = state(world)
     assert report["deployed"] == before

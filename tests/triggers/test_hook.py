@@ -66,3 +66,14 @@ def test_an_invalid_push_is_answered_to_the_pusher_and_blocks_the_commit(hooked:
     assert "namgun.or.kr.yaml:2" in pushed.stderr
     assert hooked.live_value("mail") == ["192.0.2.25"]
     assert hooked.events("commit_rejected")
+
+
+def test_a_refused_push_tells_the_pusher_the_exact_override(hooked: World) -> None:
+    records = with_record("www", "192.0.2.81")
+    records["sso"] = [{"type": "A", "value": "192.0.2.91"}]  # 2 of 4 updated: over max_change_share
+    sha = hooked.commit("www + sso 변경", records=records)
+    pushed = git("push", "origin", "HEAD:main", cwd=hooked.work, env=push_env(hooked), timeout=120)
+    assert "max_change_share" in pushed.stderr
+    # RECONCILER_CONFIG names the config, so the command needs no -c
+    assert f"`reconciler reconcile-commit {sha} --force`" in pushed.stderr, pushed.stderr
+    assert hooked.live_value("www") == ["192.0.2.80"]
