@@ -77,7 +77,7 @@ class Runner:
         ``expect`` it applies only if that commit is the tip, so a force never reaches a commit
         nobody reviewed. Refusals a provider makes ("cannot") are never overridden.
         """
-        outcome = Outcome("apply", trigger, "failed", runs.EXIT_ERROR, forced=force)
+        outcome = Outcome("apply", trigger, "failed", runs.EXIT_ERROR)
         start = time.monotonic()
         try:
             with lock.guard(self.cfg, f"apply ({trigger}{', forced' if force else ''})", self.console.note,
@@ -154,6 +154,7 @@ class Runner:
             cfg = dataclasses.replace(self.cfg, desired=desired)
             # a forced run says so in its own run_start (with the user), beside the engine's `forced` entries
             run_source = {**info.to_source(), "forced": True} if force else info.to_source()
+            outcome.forced = force
             try:
                 code = runs.apply(cfg, self.console, plan_file=None, yes=True, force=force, targets=None,
                                   confirm=_yes, trigger=trigger, source=run_source)
