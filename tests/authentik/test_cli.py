@@ -42,11 +42,14 @@ def test_diff_apply_diff_drift(setup: tuple[Env, Path], capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert "sso (authentik, api 2025.12+, users 8, groups 2)" in out
     assert '~ enrollment: "none" → "recovery_email"' in out
-    assert '+ groups: "mail-users"' in out  # administrator joins mail-users; admins membership untouched
+    # administrator is a superuser: declared as it is, so no change; a change would be refused (guards.py)
+    assert "update authentik.user administrator" not in out
+    assert ("authentik.user administrator is declared in git (desired/authentik/users.yaml), but reconciler never "
+            "changes it: superuser (member of authentik Admins); remove it from git") in out
     assert re.search(r"^\s+= \d+ × created outside reconciler[^\n]*: [^\n]*\bolduser\b", out, re.M), out
     assert run(config, "apply", "--yes") == 0
     captured = capsys.readouterr()
-    assert "apply complete: 4 change(s) applied and verified" in captured.err
+    assert "apply complete: 3 change(s) applied and verified" in captured.err
     # stderr is not a terminal here (as under the controller): the link goes to a 0600 file, only its path
     # is printed (test_recovery_link.py covers the terminal case) …
     [link_file] = list(env.link_dir.iterdir())

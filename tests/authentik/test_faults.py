@@ -136,36 +136,63 @@ def test_patch_is_retried_on_503(tmp_path: Path) -> None:
         assert env.lab.control.counter[f"PATCH /api/v3/core/users/{env.lab.store.user_by_username('kkb').pk}/"] == 2  # type: ignore[union-attr]
 
 
-ADMINS = """\
+OPS = """\
 groups:
-  - name: authentik Admins
-    is_superuser: true
+  - name: ops
 users:
   - username: kkb
     name: 김경본
     email: kkb@namgun.or.kr
-    groups: [authentik Admins]
+    groups: [ops]
 """
 
 
-@pytest.mark.parametrize(("version", "refused"), [("2025.10.4", False), ("2026.2.7", True)])
-def test_token_without_superuser_permission(tmp_path: Path, version: str, refused: bool) -> None:
-    """authentik-api.md §2.5: newer Authentik refuses superuser-group changes without
-    enable_group_superuser; the result says so instead of crashing."""
+@pytest.mark.parametrize(("version", "refused"), [("2025.10.4", False), ("2025.12.6", True), ("2026.2.7", True)])
+def test_group_made_superuser_between_read_and_apply(tmp_path: Path, version: str, refused: bool) -> None:
+    """reconciler never sends a membership of a superuser group (guards.py), but an administrator may
+    flip a group's flag after the read. Authentik from 2025.12.5/2026.2.3 then refuses the PATCH for lack
+    of enable_group_superuser (authentik-api.md §2.5, CVE-2026-40172); the result says so, no crash."""
     with lab_env(tmp_path, version) as env:
-        res = desired(env, ADMINS)
+        ops = env.lab.store.new_group("ops")
         provider = env.provider()
-        changes = plan(provider, res)
+        changes = plan(provider, desired(env, OPS))
         assert [(c.ident, c.fields) for c in changes] == [("authentik.user kkb", ["groups"])]
+        assert provider.check(changes) == {}
+        ops.is_superuser = True  # by hand in Authentik, after reconciler read
         results = provider.apply(changes)
         kkb = env.lab.store.user_by_username("kkb")
         assert kkb is not None
         if refused:
-            assert not results[0].ok
-            assert "no permission to change superuser groups" in (results[0].error or "")
+            error = results[0].error or ""
+            assert not results[0].ok and "User does not have permission to add members to superuser groups" in error
+            assert "(Authentik 2025.12.5, 2026.2.3 and later need authentik_core.enable_group_superuser)" in error
             assert not env.lab.store.is_superuser(kkb)
-        else:
+        else:  # before the fix change_user was enough: the race is Authentik's hole, the next plan refuses
             assert results[0].ok and env.lab.store.is_superuser(kkb)
+            refusal = provider.check(plan(provider, desired(env, OPS.replace("[ops]", "[]"))))
+            assert sorted(refusal.values()) == [
+                "authentik.group ops: superuser group (is_superuser: true): never managed by reconciler — remove "
+                "it from desired/authentik/users.yaml (line 2)",
+                "authentik.user kkb: superuser (member of ops): never managed by reconciler — remove it from "
+                "desired/authentik/users.yaml (line 4)"]
+
+
+@pytest.mark.parametrize("version", ["2025.10.4", "2026.2.7"])
+def test_superuser_flag_refusal_is_not_blamed_on_the_cve_releases(tmp_path: Path, version: str) -> None:
+    """A 400 on ``is_superuser`` is GroupSerializer.validate_is_superuser (enable/disable_group_superuser,
+    authentik-api.md §2.5), on every release the lab models: the hint must not name 2025.12.5."""
+    from reconciler.providers.authentik.apply import permission_hint
+    from reconciler.providers.authentik.client import AuthentikError
+
+    with lab_env(tmp_path, version) as env:
+        provider = env.provider()
+        with pytest.raises(AuthentikError) as err:
+            provider.conn.raw_post("create group root", "/core/groups/", {"name": "root", "is_superuser": True},
+                                   [], safe=False)
+        assert err.value.body == {"is_superuser": ["User does not have permission to set superuser status to True."]}
+        hint = permission_hint(err.value) or ""
+        assert "enable_group_superuser / disable_group_superuser" in hint and "2025.12.5" not in hint
+        assert env.lab.store.group_by_name("root") is None
 
 
 def test_recovery_email_without_email_stage_is_refused_before_apply(tmp_path: Path) -> None:

@@ -140,7 +140,7 @@ def test_groups_parse_and_membership_actions(env: Running) -> None:
     groups = api.core_groups_list(include_users=False)
     assert isinstance(groups, ak.PaginatedGroupList)
     mail = next(g for g in groups.results if g.name == "mail-users")
-    assert mail.users_obj is None and len(mail.users or []) == 5
+    assert mail.users_obj is None and len(mail.users or []) == 6  # seed.py: administrator is in it too
     assert mail.num_pk == int(str(mail.pk.int)[:5])
     new = api.core_groups_create(ak.GroupRequest(name="메일-운영", attributes={"k": "v"}))
     kkb = env.lab.store.user_by_username("kkb")

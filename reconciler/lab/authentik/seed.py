@@ -4,7 +4,9 @@
 - ``tsha``, ``nahee14`` and ``kkb`` exist but never got a usable password (the incident): their
   ``password_change_date`` is still their creation time (authentik-observed.md §7);
 - ``olduser`` is an old account that is not in git;
-- groups ``mail-users`` and ``authentik Admins`` (superuser, with ``administrator`` in it);
+- groups ``mail-users`` and ``authentik Admins`` (superuser); ``administrator`` is in both (an
+  administrator reads mail too), everyone else in ``mail-users``. reconciler never changes a
+  superuser (providers/authentik/guards.py), so git can only declare ``administrator`` as it is;
 - a ``reconciler`` service account whose API token lacks the superuser-group permissions, and the
   LDAP outpost's internal service account (authentik-api.md §2.4), as a real install has.
 """
@@ -61,7 +63,7 @@ def seed_today(store: AuthentikStore, *, domain: str = "namgun.or.kr",
     for index, (username, name, has_password) in enumerate(PEOPLE):
         joined = start + timedelta(days=3 * index, hours=index, microseconds=index * 7919)
         user = store.new_user(username, name, when=joined, email=f"{username}@{domain}")
-        store.set_user_groups(user, [admins.pk] if username == "administrator" else [mail.pk])
+        store.set_user_groups(user, [admins.pk, mail.pk] if username == "administrator" else [mail.pk])
         if has_password:
             # the person chose a password some days later (lab-only value, never reused anywhere)
             store.set_password(user, uuid.uuid4().hex, when=joined + timedelta(days=2, minutes=index))

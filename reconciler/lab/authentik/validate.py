@@ -286,7 +286,8 @@ def _group_field(store: AuthentikStore, f: _Fields, data: dict[str, Any], name: 
         return value
     if name == "is_superuser":
         value = f.boolean(data, name)
-        # SRV groups.py validate_is_superuser (authentik-api.md §2.5)
+        # SRV groups.py validate_is_superuser (authentik-api.md §2.5); since 2025.2 (goauthentik/authentik
+        # #12900), so every release the lab models has it; a create without the flag is free (#14510).
         if instance is not None and value == instance.is_superuser:
             return value
         perm = "enable_group_superuser" if value else "disable_group_superuser"

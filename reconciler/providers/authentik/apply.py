@@ -15,14 +15,29 @@ from typing import Any
 
 from ...plan import Change
 from ..base import ChangeResult, Progress
+from . import guards as G
 from . import live as L
 from ._sdk import ak
 from .client import AuthentikError, Connection, api_error
 from .enrollment import enroll, record
 from .handover import HandoverError, LinkHandover
 
-SUPERUSER_HINT = ("the token has no permission to change superuser groups (Authentik 2025.12.5/2026.2.3 and "
-                  "later need authentik_core.enable_group_superuser); grant it or change that membership by hand")
+# What a 400 naming a permission means depends on the field Authentik refused (authentik-api.md §2.5):
+# - "is_superuser": GroupSerializer.validate_is_superuser, a group's superuser flag needs
+#   enable_group_superuser (to true) / disable_group_superuser (to false); since 2025.2
+#   (goauthentik/authentik#12900), so on 2025.10 too: not tied to the CVE releases;
+# - "groups": the CVE-2026-40172 fix, only from 2025.12.5 and 2026.2.3: a user may join a superuser group
+#   only with enable_group_superuser;
+# - "roles": the same fix, role assignment needs authentik_rbac.change_role.
+PERMISSION_HINTS = {
+    "is_superuser": ("the token has no permission to change a group's superuser flag (Authentik needs "
+                     "authentik_core.enable_group_superuser / disable_group_superuser for that); reconciler "
+                     "never changes superuser groups: remove the group from git and change it by hand"),
+    "groups": ("the token has no permission to add members to superuser groups (Authentik 2025.12.5, 2026.2.3 "
+               "and later need authentik_core.enable_group_superuser); change that membership by hand"),
+    "roles": ("the token has no permission to assign roles (Authentik 2025.12.5, 2026.2.3 and later need "
+              "authentik_rbac.change_role)"),
+}
 
 USER_FIELDS = ("name", "email", "is_active", "type", "path")
 
@@ -31,10 +46,14 @@ class _Skip(Exception):
     """Not attempted; the message says why."""
 
 
-def _permission_refusal(exc: AuthentikError) -> bool:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    texts = [str(t) for key in ("groups", "is_superuser", "roles") for t in (body.get(key) or [])]
-    return exc.status == 400 and any("permission" in t for t in texts)
+def permission_hint(exc: AuthentikError) -> str | None:
+    """The hint for a 400 in which Authentik refused a field for lack of a permission, or None."""
+    body = exc.body if isinstance(exc.body, dict) and exc.status == 400 else {}
+    for key, hint in PERMISSION_HINTS.items():
+        texts = body.get(key) or []
+        if any("permission" in str(t) for t in (texts if isinstance(texts, list) else [texts])):
+            return hint
+    return None
 
 
 class Applier:
@@ -51,12 +70,16 @@ class Applier:
         self.failed_groups: set[str] = set()
         self.down: str | None = None  # set when Authentik stopped answering: the rest is not attempted
         self.results: dict[str, ChangeResult] = {}
+        self.refused: dict[str, str] = {}
         self.done = 0
 
     # ---- orchestration -------------------------------------------------------------------------
 
     def run(self, changes: list[Change], progress: Progress) -> list[ChangeResult]:
         total = len(changes)
+        # check() refused these at plan time and the engine applies nothing then; asked again here so
+        # that no caller can send them (guards.py): they are answered without contacting Authentik.
+        self.refused = G.refusals(self.snap, changes)
         group_creates = [c for c in changes if c.kind == "authentik.group" and c.op == "create"]
         phases: list[list[Change]] = []
         for depth_batch in self._by_depth(group_creates):
@@ -91,6 +114,11 @@ class Applier:
         return batches
 
     def _one(self, change: Change) -> ChangeResult:
+        if change.id in self.refused:
+            if change.kind == "authentik.group" and change.op == "create":
+                with self.lock:
+                    self.failed_groups.add(change.key[0])
+            return ChangeResult(change.id, False, error=f"refused: {self.refused[change.id]}", skipped=True)
         if self.down:
             return ChangeResult(change.id, False, error=f"not attempted: {self.down}", skipped=True)
         try:
@@ -109,8 +137,9 @@ class Applier:
                 with self.lock:
                     self.down = f"Authentik stopped answering ({exc})"
             message = str(exc)
-            if _permission_refusal(exc):
-                message = f"{message} — {SUPERUSER_HINT}"
+            hint = permission_hint(exc)
+            if hint:
+                message = f"{message} — {hint}"
             return ChangeResult(change.id, False, error=f"{self.conn.target}: {message}")
 
     def _dispatch(self, change: Change) -> dict[str, Any]:
@@ -261,6 +290,11 @@ class Applier:
         attrs: dict[str, Any] | None = None
         if "attributes" in change.fields:
             attrs = {**live.attributes, **(after.get("attributes") or {})}  # PATCH replaces the whole dict
+        if "email" in change.fields and not live.attributes.get(L.MARKER):
+            # An account reconciler did not create: remember which address reconciler wrote, so no recovery
+            # email ever goes to it (guards.recovery_refusal); same PATCH, no extra request.
+            attrs = {**(attrs if attrs is not None else live.attributes),
+                     G.EMAIL_SET: G.email_record(str(after["email"]))}
         detail: dict[str, Any] = {"pk": live.pk}
         requests = 0
         method = after.get("enrollment") if "enrollment" in change.fields else None

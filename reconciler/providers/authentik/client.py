@@ -212,6 +212,16 @@ class Connection:
         except (KeyError, TypeError, ValueError):
             raise AuthentikError(f"list {kind}: the answer has no pagination object") from None
 
+    def token_owner(self) -> int:
+        """pk of the user the API token belongs to: ``GET /core/users/me/`` answers for any valid token,
+        whatever its permissions (authentik-observed.md §11); the body is ``{"user": {"pk": …}, …}``."""
+        body = self.call("who owns the API token (users/me)", lambda: self._json(
+            self.core.core_users_me_retrieve_without_preload_content(_request_timeout=self.timeout)), safe=True)
+        try:
+            return int(body["user"]["pk"])
+        except (KeyError, TypeError, ValueError):
+            raise AuthentikError("users/me: the answer names no user") from None
+
     def list_all(self, kind: str, size: int, workers: int) -> list[dict[str, Any]]:
         """Every object of a list. The served page size may differ from ``size`` (2025.12+ caps it at
         100, authentik-api.md §2.3): pages are numbered by what page 1 reports, fetched in parallel,

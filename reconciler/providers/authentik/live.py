@@ -73,6 +73,7 @@ class Snapshot:
     groups: dict[str, LiveGroup] = field(default_factory=dict)
     groups_by_uuid: dict[str, LiveGroup] = field(default_factory=dict)
     parents_many: bool = False  # 2025.12+: groups have ``parents`` (a list) instead of ``parent``
+    token_owner: int | None = None  # pk of the API token's owner (``GET /core/users/me/``)
     notes: list[str] = field(default_factory=list)
 
 
@@ -90,8 +91,9 @@ def strict_check(model: type[Any], raw: dict[str, Any]) -> str | None:
         return type(exc).__name__
 
 
-def build_snapshot(raw_users: list[dict[str, Any]], raw_groups: list[dict[str, Any]]) -> Snapshot:
-    snap = Snapshot()
+def build_snapshot(raw_users: list[dict[str, Any]], raw_groups: list[dict[str, Any]],
+                   token_owner: int | None = None) -> Snapshot:
+    snap = Snapshot(token_owner=token_owner)
     for raw in raw_groups:
         reason = strict_check(ak().Group, raw)
         if "parents" in raw:
@@ -124,9 +126,10 @@ def build_snapshot(raw_users: list[dict[str, Any]], raw_groups: list[dict[str, A
 
 
 def user_resource(snap: Snapshot, user: LiveUser, declared_groups: set[str] | None,
-                  desired_enrollment: str | None) -> Resource:
+                  desired_enrollment: str | None, never: str | None = None) -> Resource:
     """``declared_groups`` None = every non-superuser group (import); else only groups declared in git are compared,
-    so membership in an undeclared group (the admins group) is never planned away."""
+    so membership in an undeclared group (the admins group) is never planned away. ``never``: why
+    reconciler never manages this user (guards.py), or None."""
     raw = user.raw
     names = []
     for group_uuid in raw.get("groups") or []:
@@ -156,7 +159,11 @@ def user_resource(snap: Snapshot, user: LiveUser, declared_groups: set[str] | No
                             "password_change_date": raw.get("password_change_date")}
     if recorded:
         meta["enrollment_record"] = record
-    if not user.attributes.get(MARKER):
+    if never:
+        meta[GUARD] = f"{never}: never managed by reconciler"
+        meta["never_managed"] = never
+        meta["importable"] = False  # declaring it in git could only ever be refused
+    elif not user.attributes.get(MARKER):
         meta[GUARD] = "created outside reconciler (no ownership marker): never deactivated or deleted"
         meta["importable"] = True  # `reconciler import` may still write it to git (adoption)
     return Resource("authentik.user", (user.username,), data, meta)
@@ -169,15 +176,18 @@ def parent_name(snap: Snapshot, group: LiveGroup) -> str | list[str] | None:
     return names[0] if len(names) == 1 else sorted(names)
 
 
-def group_resource(snap: Snapshot, group: LiveGroup) -> Resource:
+def group_resource(snap: Snapshot, group: LiveGroup, never: str | None = None) -> Resource:
     raw = group.raw
     data: dict[str, Any] = {"is_superuser": bool(raw.get("is_superuser", False)),
                             "parent": parent_name(snap, group), "attributes": dict(group.attributes)}
     meta: dict[str, Any] = {"uuid": group.uuid, "num_pk": raw.get("num_pk")}
-    if not group.attributes.get(MARKER):
+    if never:
+        meta[GUARD] = f"{never}: never managed by reconciler"
+        meta["never_managed"] = never
+        meta["importable"] = False  # superuser groups: whoever declared one would decide who is an admin
+    elif not group.attributes.get(MARKER):
         meta[GUARD] = "created outside reconciler (no ownership marker): never deleted"
-        # superuser groups are not imported: whoever declares one takes over who is an admin
-        meta["importable"] = not data["is_superuser"]
+        meta["importable"] = True
     return Resource("authentik.group", (group.name,), data, meta)
 
 

@@ -9,7 +9,10 @@ Rules it keeps (issue 3; authentik-api.md §6):
   admins group) are carried over untouched in every PATCH of ``groups``;
 - objects reconciler creates carry the ``reconciler/managed`` attribute; nothing without it is ever
   deactivated or deleted; a user removed from git is deactivated by default, deleted only with
-  ``removal: delete`` (the plan warns: pk and LDAP uidNumber are never reused).
+  ``removal: delete`` (the plan warns: pk and LDAP uidNumber are never reused);
+- some objects are never changed even when git declares them (guards.py): Authentik's service and
+  outpost accounts, the API token's owner, superuser groups (also through a parent) and superusers;
+  ``check()`` refuses such a change and a recovery email to an address nobody has verified.
 
 Target options besides address/token/tls: page_size, concurrency, timeout, retries, email_stage,
 token_duration, and ``recovery_link_dir`` (where recovery links go when stderr is not a terminal;
@@ -24,11 +27,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ... import plan as planmod
 from ...config import Target
 from ...model.resource import Resource
 from ...plan import Change
 from ...secrets import SecretError, secret
 from ..base import BaseProvider, ChangeResult, LiveState, Progress, ProviderError, Scope, Unmanaged, no_progress
+from . import guards as G
 from . import live as L
 from .apply import Applier
 from .client import AuthentikError, Connection
@@ -80,15 +85,16 @@ class AuthentikProvider(BaseProvider):
         return ProviderError(self.name, str(exc), retryable=exc.retryable)
 
     def fetch(self) -> L.Snapshot:
-        """Users and groups, both lists at once (their first pages are independent)."""
+        """Users, groups and the token's owner, all at once (none depends on another)."""
         try:
-            with ThreadPoolExecutor(max_workers=2) as pool:
+            with ThreadPoolExecutor(max_workers=3) as pool:
                 users_f = pool.submit(self.conn.list_all, "users", self.page_size, self.concurrency)
                 groups_f = pool.submit(self.conn.list_all, "groups", self.page_size, self.concurrency)
-                raw_users, raw_groups = users_f.result(), groups_f.result()
+                owner_f = pool.submit(self.conn.token_owner)
+                raw_users, raw_groups, owner = users_f.result(), groups_f.result(), owner_f.result()
         except AuthentikError as exc:
             raise self._fail(exc) from None
-        return L.build_snapshot(raw_users, raw_groups)
+        return L.build_snapshot(raw_users, raw_groups, owner)
 
     def read(self, scope: Scope, progress: Progress = no_progress) -> LiveState:
         progress("users and groups", 0, 1)
@@ -97,23 +103,39 @@ class AuthentikProvider(BaseProvider):
             self.snapshot = snap
         state = LiveState(target=self.name, notes=list(snap.notes))
         desired_users = {r.key[0]: r for r in scope.desired if r.kind == "authentik.user"}
-        declared_groups = {r.key[0] for r in scope.desired if r.kind == "authentik.group"}
-        groups_filter = declared_groups if scope.desired else None  # import: every group
+        desired_groups = {r.key[0]: r for r in scope.desired if r.kind == "authentik.group"}
+        groups_filter = set(desired_groups) if scope.desired else None  # import: every group
         for group in snap.groups.values():
-            state.add(L.group_resource(snap, group))
+            never = G.group_reason(snap, group)
+            resource = L.group_resource(snap, group, never)
+            state.add(resource)
+            self._note_declared(state, desired_groups.get(group.name), resource, never)
         for user in snap.users.values():
             desired = desired_users.get(user.username)
             enrollment = desired.data.get("enrollment") if desired else None
-            resource = L.user_resource(snap, user, groups_filter, enrollment)
-            if L.is_service_account(user.raw) and desired is None:
-                state.unmanaged.append(Unmanaged(resource, "service account of Authentik (outpost or API "
-                                                           "token owner): never managed"))
+            never = G.user_reason(snap, user)
+            resource = L.user_resource(snap, user, groups_filter, enrollment, never)
+            if never and desired is None and G.hidden(snap, user):
+                state.unmanaged.append(Unmanaged(resource, f"{never}: never managed by reconciler"))
                 continue
             state.add(resource)
+            self._note_declared(state, desired, resource, never)
         state.facts = {"api": "2025.12+" if snap.parents_many else "2025.10", "users": len(snap.users),
                        "groups": len(snap.groups)}
         progress("users and groups", 1, 1)
         return state
+
+    @staticmethod
+    def _note_declared(state: LiveState, desired: Resource | None, live: Resource, never: str | None) -> None:
+        """A never-managed object that git declares exactly as it is: nothing to refuse (no change), but
+        the declaration is a mistake worth saying (a change to it would be refused)."""
+        if desired is None or not never:
+            return
+        if any(planmod.differs(v, live.data.get(f)) for f, v in desired.data.items()):
+            return  # a change: check() refuses it
+        where = f" ({desired.origin.file})" if desired.origin else ""
+        state.notes.append(f"{desired.ident} is declared in git{where}, but reconciler never changes it: "
+                           f"{never}; remove it from git")
 
     # ---- plan ----------------------------------------------------------------------------------
 
@@ -134,14 +156,14 @@ class AuthentikProvider(BaseProvider):
         return None
 
     def check(self, changes: Sequence[Change]) -> dict[str, str]:
-        refusals: dict[str, str] = {}
+        """Refusals no --force overrides (the engine makes them non-forceable): what reconciler never
+        manages and the recovery-email rule (guards.py), and a recovery_email without an email stage."""
+        # The engine always reads first; without a read only the resources' own meta can say what is
+        # never managed (an empty snapshot): the Applier asks again with a fresh read anyway.
+        refusals = G.refusals(self.snapshot or L.Snapshot(), changes)
         for change in changes:
-            if change.kind != "authentik.user":
+            if change.kind != "authentik.user" or change.id in refusals:
                 continue
-            before = change.before.data if change.before else {}
-            if before.get("type") == "internal_service_account" and change.op == "update":
-                refusals[change.id] = (f"{change.ident}: Authentik refuses any change to an internal service "
-                                       "account (authentik-observed.md §5)")
             after = change.after
             if after is None:
                 continue
