@@ -16,7 +16,8 @@ DEFAULT_VERSION = "2025.10.4"  # what the organisation runs (authentik-observed.
 def start_lab(workdir: Path, *, latency: float = 0.0, seed: bool = True, desired: Path | None = None,
               version: str = DEFAULT_VERSION) -> SimpleService:
     """Start a seeded (or empty) Authentik lab on 127.0.0.1; the target uses the reconciler's own
-    service-account token (no superuser-group permission), written to a 0600 file."""
+    service-account token (no superuser-group permission), written to a 0600 file. Recovery links
+    go to ``<workdir>/recovery-links``: the lab and the demo never write into the user's home."""
     lab = AuthentikLab(version, latency=latency)
     stage: str | None = None
     if seed:
@@ -33,7 +34,8 @@ def start_lab(workdir: Path, *, latency: float = 0.0, seed: bool = True, desired
         token = lab.store.new_token(robot)
     ref, _ = write_secret(workdir, "authentik-token", token)
     lab.start()
-    target: dict[str, object] = {"kind": "authentik", "address": lab.url, "token": ref}
+    target: dict[str, object] = {"kind": "authentik", "address": lab.url, "token": ref,
+                                 "recovery_link_dir": str(workdir.resolve() / "recovery-links")}
     if stage:
         target["email_stage"] = stage  # the seeded email stage, for enrollment: recovery_email
     summary = (f"Authentik {version} emulator at {lab.url}/api/v3/ "
