@@ -44,8 +44,8 @@ def test_diff_apply_diff_drift(setup: tuple[Env, Path], capsys: pytest.CaptureFi
     assert '~ enrollment: "none" → "recovery_email"' in out
     # administrator is a superuser: declared as it is, so no change; a change would be refused (guards.py)
     assert "update authentik.user administrator" not in out
-    assert ("authentik.user administrator is declared in git (desired/authentik/users.yaml), but reconciler never "
-            "changes it: superuser (member of authentik Admins); remove it from git") in out
+    assert ("authentik.user administrator is declared in git (desired/authentik/users.yaml) and matches; reconciler "
+            "only checks it and would refuse to change it (superuser (member of authentik Admins))") in out
     assert re.search(r"^\s+= \d+ × created outside reconciler[^\n]*: [^\n]*\bolduser\b", out, re.M), out
     assert run(config, "apply", "--yes") == 0
     captured = capsys.readouterr()

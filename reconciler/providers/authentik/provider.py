@@ -127,15 +127,15 @@ class AuthentikProvider(BaseProvider):
 
     @staticmethod
     def _note_declared(state: LiveState, desired: Resource | None, live: Resource, never: str | None) -> None:
-        """A never-managed object that git declares exactly as it is: nothing to refuse (no change), but
-        the declaration is a mistake worth saying (a change to it would be refused)."""
+        """A never-managed object that git declares exactly as it is (e.g. the organisation's
+        administrator, a superuser): nothing to refuse, but say that git only checks it here."""
         if desired is None or not never:
             return
         if any(planmod.differs(v, live.data.get(f)) for f, v in desired.data.items()):
             return  # a change: check() refuses it
         where = f" ({desired.origin.file})" if desired.origin else ""
-        state.notes.append(f"{desired.ident} is declared in git{where}, but reconciler never changes it: "
-                           f"{never}; remove it from git")
+        state.notes.append(f"{desired.ident} is declared in git{where} and matches; reconciler only checks it "
+                           f"and would refuse to change it ({never})")
 
     # ---- plan ----------------------------------------------------------------------------------
 
