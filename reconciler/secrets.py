@@ -41,6 +41,34 @@ def check_reference(ref: str) -> None:
                           f"{scheme[:8]!r}; secrets never live in config or git")
 
 
+# Which secrets desired state may name. Whoever can commit to git chooses these references, and a
+# reference to a value they know (env:HOME, file:/etc/hostname) would set a password they know on an
+# account. So git may name only variables that are plainly secrets, and files in a secrets folder.
+DESIRED_ENV = re.compile(r"[A-Z][A-Z0-9_]*_(SECRET|PASSWORD|PASSPHRASE)")
+DESIRED_DIRS_ENV = "RECONCILER_DESIRED_SECRETS_DIRS"  # extra folders, separated by ':'
+DESIRED_DIRS = ("/run/secrets", "/etc/reconciler/secrets")
+
+
+def desired_secret_dirs() -> list[Path]:
+    extra = [d for d in os.environ.get(DESIRED_DIRS_ENV, "").split(":") if d]
+    return [Path(d).expanduser().resolve() for d in (*DESIRED_DIRS, *extra)]
+
+
+def check_desired_reference(ref: str) -> None:
+    """Raise SecretError if desired state may not name this reference (see DESIRED_ENV/DESIRED_DIRS)."""
+    scheme, _, name = ref.partition(":")
+    if scheme == "env" and not DESIRED_ENV.fullmatch(name):
+        raise SecretError(f"env:{name[:40]} is not a secret variable desired state may name: use a name in "
+                          "capitals ending in _SECRET, _PASSWORD or _PASSPHRASE")
+    if scheme == "file":
+        path = Path(name).expanduser()
+        dirs = desired_secret_dirs()
+        resolved = path.resolve() if path.is_absolute() else None
+        if resolved is None or not any(resolved.is_relative_to(d) for d in dirs):
+            raise SecretError(f"file:{name[:80]} is outside the folders desired state may name secrets in "
+                              f"({', '.join(map(str, dirs))}; add more with {DESIRED_DIRS_ENV})")
+
+
 @dataclass(frozen=True)
 class Secret:
     ref: str

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.resource import Origin, Resource
-from ..secrets import SecretError, check_reference
+from ..secrets import SecretError, check_desired_reference, check_reference
 from . import schema
 from .authentik import check_authentik, load_authentik
 from .diagnostics import Diagnostics
@@ -169,8 +169,8 @@ def _cross_checks(state: DesiredState, check_secrets: bool) -> None:
         method = user.meta.get("enrollment", {})
         if method.get("method") == "initial_password" and not method.get("password"):
             _err(state, user, f"user {name}: enrollment initial_password needs password: env:NAME or file:PATH")
-        if check_secrets and method.get("password"):
-            _check_secret(state, user, method["password"], f"user {name} initial password")
+        if method.get("password"):
+            _check_secret(state, user, method["password"], f"user {name} initial password", check_secrets)
 
     authentik_emails = {u.data["email"]: u for u in users}
     seen_addresses: dict[str, Resource] = {}
@@ -188,8 +188,8 @@ def _cross_checks(state: DesiredState, check_secrets: bool) -> None:
             if address in seen_addresses and seen_addresses[address] is not account:
                 _err(state, account, f"{address} is also an address of account {seen_addresses[address].key[0]}")
             seen_addresses[address] = account
-        if check_secrets and account.meta.get("secret"):
-            _check_secret(state, account, account.meta["secret"], f"account {account.key[0]} secret")
+        if account.meta.get("secret"):
+            _check_secret(state, account, account.meta["secret"], f"account {account.key[0]} secret", check_secrets)
     for dkim in state.of_kind("stalwart.dkim"):
         expected = f"{dkim.data['algorithm']}-{dkim.data['domain']}"
         if dkim.key[0] != expected:
@@ -207,8 +207,10 @@ def _mail_health(state: DesiredState) -> None:
         _err(state, res, message, warning=True)
 
 
-def _check_secret(state: DesiredState, res: Resource, ref: str, what: str) -> None:
+def _check_secret(state: DesiredState, res: Resource, ref: str, what: str, resolve: bool) -> None:
     try:
-        check_reference(ref)
+        check_desired_reference(ref)  # always: which secrets git may point at is a policy, not a lookup
+        if resolve:
+            check_reference(ref)
     except SecretError as exc:
         _err(state, res, f"{what}: {exc}")

@@ -75,7 +75,7 @@ def test_todays_state_is_fixed_and_the_administrator_is_left_alone(env: Env) -> 
 
 
 def test_create_with_each_enrollment_method(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KIM_INITIAL", "처음-비밀번호-1")
+    monkeypatch.setenv("KIM_INITIAL_PASSWORD", "처음-비밀번호-1")
     desired = authentik(env, """\
         groups:
           - name: mail-users
@@ -96,7 +96,7 @@ def test_create_with_each_enrollment_method(env: Env, monkeypatch: pytest.Monkey
           - username: kim
             name: 김처음
             email: kim@namgun.or.kr
-            enrollment: {method: initial_password, password: env:KIM_INITIAL}
+            enrollment: {method: initial_password, password: env:KIM_INITIAL_PASSWORD}
         """)
     results = converge(env.provider(), desired)
     store = env.lab.store

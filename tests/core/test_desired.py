@@ -605,3 +605,20 @@ def test_txt_too_large_for_any_dns_message_and_absurd_quota_are_refused(tmp_path
     with pytest.raises(ValueError, match="largest size"):
         parse_size("99999999 TiB")
     assert parse_size("2 GiB") == 2 * 1024**3
+
+
+@pytest.mark.parametrize(("ref", "ok"), [
+    ("env:STALWART_SYSTEM_SECRET", True), ("env:KIM_INITIAL_PASSWORD", True),
+    ("env:HOME", False), ("env:PATH", False), ("file:/etc/hostname", False),
+    ("file:/run/secrets/../../etc/hostname", False), ("file:relative/secret", False),
+    ("file:/run/secrets/reconciler/noreply", True),
+])
+def test_desired_state_may_only_name_secrets_that_look_like_secrets(ref, ok):
+    """Whoever commits to git picks these references: env:HOME would set a password they know."""
+    from reconciler.secrets import SecretError, check_desired_reference
+
+    if ok:
+        check_desired_reference(ref)
+    else:
+        with pytest.raises(SecretError):
+            check_desired_reference(ref)

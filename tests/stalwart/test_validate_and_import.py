@@ -32,12 +32,12 @@ accounts:
     emails: [system@namgun.or.kr]
   - name: secretless
     emails: [sl@namgun.or.kr]
-    secret: env:STALWART_NOT_SET_ANYWHERE
+    secret: env:STALWART_NOT_SET_ANYWHERE_SECRET
 """, capsys)
     assert "accounts.yaml:8:12: error: account big: quota 'two gigabytes' is not a size" in out
     assert "the domain of stray@elsewhere.org is not declared" in out
     assert "system@namgun.or.kr is also an address of account" in out
-    assert "STALWART_NOT_SET_ANYWHERE is not set" in out
+    assert "STALWART_NOT_SET_ANYWHERE_SECRET is not set" in out
 
 
 def test_dkim_id_outside_the_naming_rule_warns(v015: Setup, capsys: pytest.CaptureFixture[str]) -> None:
