@@ -44,7 +44,14 @@ def zone_name(text: str) -> str:
     return _idna(text)
 
 
+# Plain ASCII host names (the vast majority): dnspython would return them unchanged but lower-cased,
+# so skip it. Labels of letters, digits, '-', '_' (SRV/DKIM names) or a lone '*', 1-63 octets each.
+_ASCII_NAME = re.compile(r"(?:(?:[A-Za-z0-9_-]{1,63}|\*)\.)*(?:[A-Za-z0-9_-]{1,63}|\*)\.?")
+
+
 def _idna(text: str) -> str:
+    if len(text) <= 253 and _ASCII_NAME.fullmatch(text):
+        return text.rstrip(".").lower()
     # A host name never holds whitespace or control characters; without this check "mail extra"
     # would silently become the label "mail\032extra" (dnspython escapes, it does not refuse).
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):

@@ -291,3 +291,21 @@ def test_caa_text_form_with_escaped_quote_is_not_escaped_twice():
     from_dict = m.canonical_value("CAA", {"flags": 0, "tag": "iodef", "value": 'mailto:a"b@namgun.or.kr'},
                                   "namgun.or.kr")
     assert from_text == from_dict == '0 iodef "mailto:a\\"b@namgun.or.kr"'
+
+
+@given(st.lists(st.one_of(st.just("*"), st.text(alphabet="abcXYZ019-_", min_size=1, max_size=70)),
+                min_size=1, max_size=6), st.booleans())
+def test_ascii_fast_path_gives_what_dnspython_gives(labels, dot):
+    """model.dns skips dnspython for plain ASCII names; it must never change the answer."""
+    import dns.name
+
+    from reconciler.model import dns as m
+
+    text = ".".join(labels) + ("." if dot else "")
+    try:
+        slow = dns.name.from_unicode(text.rstrip(".") + ".").to_text().rstrip(".").lower()
+    except dns.exception.DNSException:
+        with pytest.raises(m.DnsValueError):
+            m._idna(text)
+        return
+    assert m._idna(text) == slow
