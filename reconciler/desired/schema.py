@@ -12,6 +12,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from .diagnostics import Diagnostics
+from .fastcheck import FAST_CHECKS
 from .yamlsource import YMap, position
 
 SCHEMAS = {
@@ -145,6 +146,9 @@ def _diagnose(error: ValidationError) -> list[tuple[Any, str]]:
 
 def validate(doc: Any, section: str, file: str, diags: Diagnostics) -> bool:
     """Validate a loaded document; add one diagnostic per problem. True when the document is valid."""
+    fast = FAST_CHECKS.get(section)
+    if fast is not None and fast(doc):
+        return True
     validator = _validator(section)
     ok = True
     seen: set[tuple[int, int, str]] = set()
