@@ -97,9 +97,22 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _encode_ref(value: Any) -> Any:
+    if isinstance(value, Ref):
+        return value.to_json()
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
 def canonical_json(value: Any) -> str:
-    """Stable JSON text: the basis of fingerprints and audit hashes."""
-    return json.dumps(_jsonable(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """Stable JSON text: the basis of fingerprints and plan checksums.
+
+    json.dumps walks the value in C; only a Ref needs help (``default``). Data whose dict keys are
+    not all strings takes the slower path that turns every key into text first.
+    """
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_encode_ref)
+    except TypeError:
+        return json.dumps(_jsonable(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def fingerprint(resources: list[Resource] | tuple[Resource, ...]) -> str:
