@@ -28,6 +28,7 @@ from reconciler.config import DEFAULT_POLICIES, Target
 from reconciler.desired.loader import load
 from reconciler.lab.authentik import AuthentikLab
 from reconciler.lab.authentik.store import ALL_PERMISSIONS
+from reconciler.lab.common import answer_commands
 from reconciler.lab.service import write_secret
 from reconciler.providers.authentik import AuthentikProvider, _sdk
 from reconciler.providers.authentik.live import MARKER
@@ -54,17 +55,7 @@ def serve(pipe: Pipe, version: str, latency: float) -> None:
     lab.control.latency = latency
     lab.start()
     pipe.send((lab.url, token))
-    while True:
-        command = pipe.recv()
-        if command == "reset":
-            lab.control.reset_counters()
-            pipe.send(None)
-        elif command == "counters":
-            pipe.send((lab.control.total, dict(lab.control.counter)))
-        else:
-            lab.stop()
-            pipe.send(None)
-            return
+    answer_commands(pipe, lab.control, lab.stop)
 
 
 def desired_yaml() -> str:

@@ -27,6 +27,7 @@ from typing import Any
 from reconciler import plan as planmod
 from reconciler.config import DEFAULT_POLICIES, Target
 from reconciler.desired.loader import load
+from reconciler.lab.common import answer_commands
 from reconciler.lab.service import write_secret
 from reconciler.lab.stalwart import StalwartLab, StalwartLabConfig
 from reconciler.lab.stalwart import principals_v015 as principals
@@ -62,17 +63,7 @@ def serve(pipe: Pipe, version: str, latency: float) -> None:
     lab.control.latency = latency
     lab.start()
     pipe.send(lab.url)
-    while True:
-        command = pipe.recv()
-        if command == "reset":
-            lab.control.reset_counters()
-            pipe.send(None)
-        elif command == "counters":
-            pipe.send((lab.control.total, dict(lab.control.counter)))
-        else:
-            lab.stop()
-            pipe.send(None)
-            return
+    answer_commands(pipe, lab.control, lab.stop)
 
 
 def desired_yaml() -> str:

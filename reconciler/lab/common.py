@@ -197,3 +197,23 @@ class LabHandler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
+
+
+def answer_commands(pipe: Any, control: LabControl, stop: Callable[[], None]) -> None:
+    """Serve a benchmark's requests from a lab running in a child process, until told to stop.
+
+    The benchmarks keep each emulator in its own process (so its CPU time is not the client's) and
+    talk to it over a multiprocessing pipe: "reset" zeroes the request counters, "counters" returns
+    (total, per-request counts), anything else stops the lab.
+    """
+    while True:
+        command = pipe.recv()
+        if command == "reset":
+            control.reset_counters()
+            pipe.send(None)
+        elif command == "counters":
+            pipe.send((control.total, dict(control.counter)))
+        else:
+            stop()
+            pipe.send(None)
+            return
