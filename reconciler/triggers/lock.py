@@ -113,8 +113,10 @@ def read_holder(state_dir: Path) -> Holder | None:
 
 
 @contextlib.contextmanager
-def hold(state_dir: Path, command: str, *, wait: float = DEFAULT_WAIT) -> Iterator[Acquired]:
-    """Hold the run lock for the body; wait at most ``wait`` seconds, else raise LockBusy."""
+def hold(state_dir: Path, command: str, *, wait: float = DEFAULT_WAIT,
+         on_wait: Callable[[Holder | None], None] | None = None) -> Iterator[Acquired]:
+    """Hold the run lock for the body; wait at most ``wait`` seconds, else raise LockBusy.
+    ``on_wait`` is told once, with the holder, when the lock is busy and the wait begins."""
     depth = getattr(_local, "depth", 0)
     if depth:
         _local.depth = depth + 1
@@ -138,6 +140,9 @@ def hold(state_dir: Path, command: str, *, wait: float = DEFAULT_WAIT) -> Iterat
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
+            if on_wait is not None:
+                on_wait(_read_fd(fd))
+                on_wait = None
             waited = time.monotonic() - start
             if waited >= wait:
                 raise LockBusy(_read_fd(fd), waited, path)
@@ -179,7 +184,14 @@ def guard(cfg: Config, command: str, note: Callable[[str], None] = lambda text: 
           error: type[Exception] = RuntimeError, *, wait: float | None = None) -> Iterator[Acquired]:
     """`hold` for a configured run: audits a stale-lock takeover, turns LockBusy into ``error``."""
     try:
-        with hold(cfg.state_dir, command, wait=lock_wait(cfg) if wait is None else wait) as acquired:
+        limit = lock_wait(cfg) if wait is None else wait
+
+        def waiting(holder: Holder | None) -> None:
+            if limit > 0:
+                who = holder.describe() if holder else "another run"
+                note(f"waiting up to {limit:g}s for the run lock held by {who}")
+
+        with hold(cfg.state_dir, command, wait=limit, on_wait=waiting) as acquired:
             if acquired.stale is not None:
                 message = acquired.stale_message or ""
                 note(message)
