@@ -38,7 +38,8 @@ def _value(value: Any) -> bool:
         return False
     keys = frozenset(value)
     if keys == {"from", "dkim"}:
-        return value["from"] == "stalwart" and isinstance(value["dkim"], str) and len(value["dkim"]) >= 1
+        source, dkim = value["from"], value["dkim"]
+        return isinstance(source, str) and source == "stalwart" and isinstance(dkim, str) and len(dkim) >= 1
     for shape, types in _SHAPES:
         if keys == shape:
             return all(_int(value[k]) if t is int else isinstance(value[k], t) for k, t in types.items())
@@ -46,7 +47,10 @@ def _value(value: Any) -> bool:
 
 
 def _record(rec: Any) -> bool:
-    if not isinstance(rec, dict) or not rec.keys() <= _RECORD_KEYS or rec.get("type") not in _TYPES:
+    if not isinstance(rec, dict) or not rec.keys() <= _RECORD_KEYS:
+        return False
+    rtype = rec.get("type")
+    if not isinstance(rtype, str) or rtype not in _TYPES:  # `type: {}` is YAML too
         return False
     if ("value" in rec) == ("values" in rec):
         return False

@@ -67,3 +67,6 @@ def test_fast_check_accepts_the_ordinary_shapes():
     }}
     assert dns_zone_is_plainly_valid(zone) and SCHEMA.is_valid(zone)
     assert not dns_zone_is_plainly_valid({**zone, "records": {"x": {"type": "A", "value": True}}})
+    # unhashable YAML values where a string belongs: "not sure", never a crash (found by the property)
+    assert not dns_zone_is_plainly_valid({"records": {"": {"type": {}}}})
+    assert not dns_zone_is_plainly_valid({"records": {"x": {"type": "TXT", "value": {"from": [], "dkim": "d"}}}})
