@@ -485,7 +485,7 @@ def report(results: dict[str, Any], counts: dict[str, int], repeat: int = 1) -> 
         f"{counts['delete']} deletes). Each tool starts from a fresh BIND holding the same zone; every phase runs "
         "in its own process (time measured around the call; peak memory = the process's max RSS). DNS requests "
         "are counted from BIND's log (transfers, UPDATE messages, queries) the same way for both tools. "
-        f"Times and memory are medians of {repeat} runs (other helpers shared the 2 CPUs: expect noise).",
+        f"Times and memory are medians of {repeat} runs.",
         "",
         "| phase | reconciler | octoDNS | octoDNS ÷ reconciler | DNS requests (reconciler) | DNS requests "
         "(octoDNS) | peak memory (reconciler) | peak memory (octoDNS) |",
@@ -544,7 +544,8 @@ def _verdicts(r: dict[str, Any], o: dict[str, Any], default: dict[str, Any]) -> 
         "plan and 10 s to apply).",
         f"- apply ≥ 4× faster: {mark(apply >= 4)} ({apply:.1f}×). The reconciler also verifies (IXFR re-read "
         f"{layers['reread']:.2f} s, {r['verify_changed']['names']} DNS queries {layers['verify_dns']:.2f} s) and "
-        f"writes {2 * r['layers']['changes']} fsync'd audit entries ({layers['audit_and_rest']:.2f} s with the rest); "
+        f"writes {2 * r['layers']['changes']} audit entries, one fsync per batch "
+        f"({layers['audit_and_rest']:.2f} s with the rest); "
         "octoDNS does neither.",
         f"- never failing on message size: {mark(r['apply']['exit'] == 0 and stats.get('largest_update', 0) <= 65535)}"
         f" (largest UPDATE {stats.get('largest_update', 0):,} octets; octoDNS's default batch "
@@ -560,7 +561,7 @@ def _layer_rows(rec: dict[str, float], oct_: dict[str, float]) -> list[str]:
     names = {"desired": "load desired YAML (schema, canonical form, checks)",
              "read_diff": "read the zone (AXFR) and diff", "write": "write (UPDATE messages)",
              "reread": "re-read after apply (IXFR)", "verify_dns": "verify each changed name by DNS query",
-             "audit_and_rest": "audit log (one fsync'd entry per intent and result) and the rest"}
+             "audit_and_rest": "audit log (an entry per intent and result, one fsync per batch) and the rest"}
     rows = []
     for key, label in names.items():
         mine, theirs = rec.get(key), oct_.get(key)
