@@ -51,11 +51,24 @@ _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]
-    pass
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._seen_nodes: set[yaml.Node] = set()
+
+
+def _no_alias(loader: _Loader, node: yaml.Node) -> None:
+    """Refuse YAML anchors/aliases: a node met twice is an alias. Desired state never needs them, and
+    a few hundred bytes of nested aliases ("billion laughs") expand into gigabytes downstream."""
+    if node in loader.constructed_objects or node in loader._seen_nodes:
+        raise yaml.constructor.ConstructorError(None, None, "YAML aliases (*name) and merge keys (<<) are not "
+                                                "allowed in desired state; write the value out", node.start_mark)
+    loader._seen_nodes.add(node)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
-    loader.flatten_mapping(node)
+    if any(isinstance(k, yaml.ScalarNode) and k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value):
+        raise yaml.constructor.ConstructorError(None, None, "YAML merge keys (<<) are not allowed in desired "
+                                                "state; write the values out", node.start_mark)
     out = YMap()
     out.pos = _pos(node.start_mark)
     out.key_pos, out.value_pos = {}, {}
@@ -72,6 +85,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
             raise DuplicateKeyError("while reading a mapping", node.start_mark,
                                     f"duplicate key {key!r} (first at line {out.key_pos[key].line})",
                                     key_node.start_mark)
+        _no_alias(loader, value_node)
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_pos[key] = _pos(key_node.start_mark)
         out.value_pos[key] = _pos(value_node.start_mark)
@@ -79,6 +93,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
 
 
 def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> YList:
+    for child in node.value:
+        _no_alias(loader, child)
     out = YList(loader.construct_object(child, deep=True) for child in node.value)
     out.pos = _pos(node.start_mark)
     out.item_pos = [_pos(child.start_mark) for child in node.value]
