@@ -12,6 +12,7 @@ from typing import NoReturn
 from . import runs
 from .audit import AuditLog
 from .runs import Console, UserError
+from .text import safe
 
 EPILOG = """\
 exit codes (the same for every command):
@@ -251,7 +252,7 @@ def format_entry(entry: dict[str, object]) -> str:
     skip = {"seq", "ts", "run", "event", "prev", "hash", "before", "after"}
     fields = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in skip and v not in (None, [], {}))
     # str(): a torn line reads back as {"event": "unparseable"} without seq, and None has no :>5 format
-    return f"{entry.get('seq', '-')!s:>5} {ts} {entry.get('event')!s:<16} {fields}"
+    return safe(f"{entry.get('seq', '-')!s:>5} {ts} {entry.get('event')!s:<16} {fields}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .plan import Change, Plan
+from .text import safe
 
 _COLORS = {"create": "32", "update": "33", "delete": "31", "dim": "2", "bold": "1", "warn": "35"}
 _SIGNS = {"create": "+", "update": "~", "delete": "-"}
@@ -17,16 +18,6 @@ class Style:
 
     def __call__(self, what: str, text: str) -> str:
         return f"\033[{_COLORS[what]}m{text}\033[0m" if self.color else text
-
-
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
-_CONTROL |= {c: f"\\u{c:04x}" for c in range(0x80, 0xA0)}  # C1 controls (CSI …) act like ESC too
-
-
-def safe(text: str) -> str:
-    """Text from git or a live system, made harmless for a terminal: a TXT value or a display name
-    holding ESC sequences, CR or BEL must not rewrite the plan a reviewer is reading."""
-    return text.translate(_CONTROL)
 
 
 def short(value: Any, limit: int = MAX_VALUE) -> str:

@@ -23,7 +23,8 @@ from .desired.loader import DesiredState
 from .engine import ApplyReport, Engine, EngineError
 from .plan import Plan
 from .providers.base import ProviderError, Scope
-from .render import render_plan, safe
+from .render import render_plan
+from .text import safe
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -312,7 +313,7 @@ def _drift(cfg: configmod.Config, console: Console, *, as_json: bool, targets: l
         else:
             console.say(render_plan(plan, color=console.color))
             for finding in findings:
-                console.say(f"drift: {finding}")
+                console.say(f"drift: {safe(finding)}")
         code = EXIT_CHANGES if plan.changes or findings else EXIT_OK
         return code
     finally:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ...text import safe
+
 Announce = Callable[[str], None]
 
 OPTION = "recovery_link_dir"
@@ -28,7 +30,7 @@ class HandoverError(Exception):
 
 
 def to_stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(safe(text), file=sys.stderr, flush=True)
 
 
 def stderr_is_terminal() -> bool:
