@@ -24,6 +24,7 @@ from .engine import ApplyReport, Engine, EngineError
 from .plan import Plan
 from .providers.base import ProviderError, Scope
 from .render import render_plan
+from .secrets import references_in
 from .text import safe
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED = 0, 1, 2, 3
@@ -89,9 +90,17 @@ def load_config(path: Path) -> configmod.Config:
         raise UserError(str(exc)) from None
 
 
-def load_desired(cfg_desired: Path, console: Console, *, check_secrets: bool = True) -> DesiredState:
+def controller_refs(cfg: configmod.Config) -> frozenset[str]:
+    """The secret references of reconciler.yaml itself (targets, notify, serve …)."""
+    return frozenset(references_in({k: v for k, v in cfg.raw.items() if k != "targets"})
+                     | references_in([t.options for t in cfg.targets.values()]))
+
+
+def load_desired(cfg_desired: Path, console: Console, *, check_secrets: bool = True,
+                 cfg: configmod.Config | None = None) -> DesiredState:
     state = loader.load(cfg_desired, base=Path.cwd() if _under_cwd(cfg_desired) else cfg_desired.parent,
-                        check_secrets=check_secrets)
+                        check_secrets=check_secrets,
+                        controller_refs=controller_refs(cfg) if cfg is not None else frozenset())
     for diag in state.diagnostics:
         console.note(str(diag))
     if not state.ok:
@@ -155,7 +164,7 @@ def _check_targets(cfg: configmod.Config, targets: list[str] | None) -> None:
 def diff(cfg: configmod.Config, console: Console, *, as_json: bool, out: Path | None,
          targets: list[str] | None, trigger: str = "cli", source: dict[str, Any] | None = None) -> int:
     _check_targets(cfg, targets)
-    desired = load_desired(cfg.desired, console)
+    desired = load_desired(cfg.desired, console, cfg=cfg)
     engine = _engine(cfg, desired, console, trigger, source)
     try:
         plan = make_plan(engine, console, targets, partial=True)
@@ -224,7 +233,7 @@ def _apply(cfg: configmod.Config, console: Console, *, plan_file: Path | None, y
            targets: list[str] | None, confirm: Callable[[str], bool], trigger: str = "cli",
            source: dict[str, Any] | None = None) -> int:
     _check_targets(cfg, targets)
-    desired = load_desired(cfg.desired, console)
+    desired = load_desired(cfg.desired, console, cfg=cfg)
     engine = _engine(cfg, desired, console, trigger, source)
     engine.start("apply" + (f" {plan_file}" if plan_file else ""))
     code = EXIT_ERROR
@@ -288,7 +297,7 @@ def drift(cfg: configmod.Config, console: Console, *, as_json: bool, targets: li
 def _drift(cfg: configmod.Config, console: Console, *, as_json: bool, targets: list[str] | None,
            trigger: str = "cli", source: dict[str, Any] | None = None) -> int:
     _check_targets(cfg, targets)
-    desired = load_desired(cfg.desired, console)
+    desired = load_desired(cfg.desired, console, cfg=cfg)
     engine = _engine(cfg, desired, console, trigger, source)
     engine.start("drift")
     code = EXIT_ERROR

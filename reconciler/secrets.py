@@ -69,6 +69,24 @@ def check_desired_reference(ref: str) -> None:
                               f"({', '.join(map(str, dirs))}; add more with {DESIRED_DIRS_ENV})")
 
 
+def normalise_reference(ref: str) -> str:
+    scheme, _, name = ref.partition(":")
+    if scheme == "file" and name:
+        return f"file:{Path(name).expanduser().resolve()}"
+    return ref
+
+
+def references_in(value: object) -> set[str]:
+    """Every env:/file: reference in a config value (normalised), e.g. the controller's own credentials."""
+    if isinstance(value, str):
+        return {normalise_reference(value)} if value.startswith(("env:", "file:")) else set()
+    if isinstance(value, dict):
+        return set().union(*(references_in(v) for v in value.values())) if value else set()
+    if isinstance(value, list | tuple):
+        return set().union(*(references_in(v) for v in value)) if value else set()
+    return set()
+
+
 @dataclass(frozen=True)
 class Secret:
     ref: str

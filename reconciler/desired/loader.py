@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.resource import Origin, Resource
-from ..secrets import SecretError, check_desired_reference, check_reference
+from ..secrets import SecretError, check_desired_reference, check_reference, normalise_reference
 from . import schema
 from .authentik import check_authentik, load_authentik
 from .diagnostics import Diagnostics
@@ -50,8 +50,12 @@ class DesiredState:
         return {r.key[0] for r in self.of_kind("dns.rrset")}
 
 
-def load(root: Path, *, base: Path | None = None, check_secrets: bool = True) -> DesiredState:
-    """Load every desired-state file below ``root``; ``base`` makes file names in messages relative."""
+def load(root: Path, *, base: Path | None = None, check_secrets: bool = True,
+         controller_refs: frozenset[str] = frozenset()) -> DesiredState:
+    """Load every desired-state file below ``root``; ``base`` makes file names in messages relative.
+    ``controller_refs``: the secret references reconciler.yaml uses for its own credentials, which
+    desired state must never copy into an account (a committer could otherwise set a mailbox password
+    to the domain service account's password)."""
     state = DesiredState(root=root)
     base = base or root.parent
     if not root.is_dir():
@@ -89,7 +93,7 @@ def load(root: Path, *, base: Path | None = None, check_secrets: bool = True) ->
         # (e.g. "domain not declared" because the zone file did not parse).
         state.diagnostics.warning(broken[0], 1, 1, "checks across files skipped until this file loads")
     else:
-        _cross_checks(state, check_secrets)
+        _cross_checks(state, check_secrets, controller_refs)
         _mail_health(state)
     state.diagnostics.sort(key=lambda d: (d.file, d.line, d.col))
     return state
@@ -141,7 +145,7 @@ def _err(state: DesiredState, res: Resource, message: str, warning: bool = False
     (state.diagnostics.warning if warning else state.diagnostics.error)(o.file, o.line, o.col, message)
 
 
-def _cross_checks(state: DesiredState, check_secrets: bool) -> None:
+def _cross_checks(state: DesiredState, check_secrets: bool, controller_refs: frozenset[str] = frozenset()) -> None:
     zones = state.zones()
     mail_domains = zones | {r.key[0] for r in state.of_kind("stalwart.domain")}
 
@@ -170,7 +174,8 @@ def _cross_checks(state: DesiredState, check_secrets: bool) -> None:
         if method.get("method") == "initial_password" and not method.get("password"):
             _err(state, user, f"user {name}: enrollment initial_password needs password: env:NAME or file:PATH")
         if method.get("password"):
-            _check_secret(state, user, method["password"], f"user {name} initial password", check_secrets)
+            _check_secret(state, user, method["password"], f"user {name} initial password", check_secrets,
+                          controller_refs)
 
     authentik_emails = {u.data["email"]: u for u in users}
     seen_addresses: dict[str, Resource] = {}
@@ -189,7 +194,8 @@ def _cross_checks(state: DesiredState, check_secrets: bool) -> None:
                 _err(state, account, f"{address} is also an address of account {seen_addresses[address].key[0]}")
             seen_addresses[address] = account
         if account.meta.get("secret"):
-            _check_secret(state, account, account.meta["secret"], f"account {account.key[0]} secret", check_secrets)
+            _check_secret(state, account, account.meta["secret"], f"account {account.key[0]} secret", check_secrets,
+                          controller_refs)
     for dkim in state.of_kind("stalwart.dkim"):
         expected = f"{dkim.data['algorithm']}-{dkim.data['domain']}"
         if dkim.key[0] != expected:
@@ -207,9 +213,13 @@ def _mail_health(state: DesiredState) -> None:
         _err(state, res, message, warning=True)
 
 
-def _check_secret(state: DesiredState, res: Resource, ref: str, what: str, resolve: bool) -> None:
+def _check_secret(state: DesiredState, res: Resource, ref: str, what: str, resolve: bool,
+                  controller_refs: frozenset[str] = frozenset()) -> None:
     try:
         check_desired_reference(ref)  # always: which secrets git may point at is a policy, not a lookup
+        if normalise_reference(ref) in controller_refs:
+            raise SecretError(f"{ref} is a credential reconciler itself uses (reconciler.yaml); desired state "
+                              "may not give it to an account")
         if resolve:
             check_reference(ref)
     except SecretError as exc:

@@ -147,7 +147,8 @@ class Runner:
             except GitSourceError as exc:
                 self._reject(outcome, trigger, info.to_source(), [str(exc)])
                 return None
-            state = loader.load(desired, base=Path(tmp), check_secrets=True)
+            state = loader.load(desired, base=Path(tmp), check_secrets=True,
+                                controller_refs=runs.controller_refs(self.cfg))
             if not state.ok:
                 self._reject(outcome, trigger, info.to_source(), [str(d) for d in state.diagnostics.errors])
                 return None

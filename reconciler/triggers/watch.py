@@ -17,6 +17,7 @@ from pathlib import Path
 
 import watchfiles
 
+from .. import runs
 from ..audit import AuditLog
 from ..config import Config
 from ..desired import loader
@@ -78,7 +79,8 @@ def yaml_filter(change: watchfiles.Change, path: str) -> bool:
 def check(cfg: Config, console: Console, *, offline: bool, changed: list[str] | None = None) -> WatchResult:
     start = time.monotonic()
     result = WatchResult(valid=False, changed_files=list(changed or []))
-    state = loader.load(cfg.desired, base=cfg.desired.parent, check_secrets=not offline)
+    state = loader.load(cfg.desired, base=cfg.desired.parent, check_secrets=not offline,
+                        controller_refs=runs.controller_refs(cfg))
     result.valid = state.ok
     result.errors = [str(d) for d in state.diagnostics.errors]
     result.warnings = [str(d) for d in state.diagnostics.warnings]

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         for name in args.target:
             if name not in cfg.targets or cfg.targets[name].kind not in DNS_KINDS:
                 raise UserError(f"{name!r} is not a DNS target of {cfg.path.name}")
-    desired = runs.load_desired(cfg.desired, console)
+    desired = runs.load_desired(cfg.desired, console, cfg=cfg)
     resolver = None
     if args.resolver:
         try:

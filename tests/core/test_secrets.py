@@ -128,3 +128,21 @@ def test_saved_plan_holds_no_secret(world: World, capsys: pytest.CaptureFixture[
     assert run(world, capsys, "diff", "--out", str(plan_file))[0] == 2
     text = plan_file.read_text("utf-8")
     assert SECRET not in text and json.loads(text)["summary"]["update"] == 1
+
+
+def test_desired_state_may_not_hand_the_controllers_own_credentials_to_an_account(tmp_path, monkeypatch):
+    """A committer must not be able to set a mailbox password to the WinRM or admin password."""
+    from reconciler import runs
+    from reconciler.config import from_text
+    from reconciler.desired import loader
+
+    cfg = from_text("targets:\n  mail: {kind: stalwart, address: http://127.0.0.1:1, "
+                    "password: env:STALWART_ADMIN_PASSWORD}\n", tmp_path / "reconciler.yaml")
+    (tmp_path / "stalwart").mkdir()
+    (tmp_path / "stalwart" / "a.yaml").write_text(
+        "domains: [{name: namgun.or.kr}]\naccounts:\n  - name: noreply\n    emails: [noreply@namgun.or.kr]\n"
+        "    secret: env:STALWART_ADMIN_PASSWORD\n", "utf-8")
+    monkeypatch.setenv("STALWART_ADMIN_PASSWORD", "x")
+    state = loader.load(tmp_path, check_secrets=True, controller_refs=runs.controller_refs(cfg))
+    assert any("credential reconciler itself uses" in d.message for d in state.diagnostics.errors)
+    assert loader.load(tmp_path, check_secrets=True).ok  # the same reference is fine when nothing uses it
