@@ -209,8 +209,18 @@ class GitSource:
             raise GitSourceError(f"commit {sha[:12]} has no {self.path}/ folder") from None
         if tree.type != "tree":
             raise GitSourceError(f"commit {sha[:12]}: {self.path} is not a folder")
+        try:
+            self._write_tree(sha, tree, out)
+        except (ValueError, OSError) as exc:  # e.g. a crafted tree entry named `..` (git mktree allows it)
+            raise GitSourceError(f"commit {sha[:12]}: cannot export desired/ ({exc})") from None
+        return out
+
+    @staticmethod
+    def _write_tree(sha: str, tree: Any, out: Path) -> None:
         for item in tree.traverse():
             rel = PurePosixPath(item.path).relative_to(tree.path) if tree.path else PurePosixPath(item.path)
+            if any(part in ("..", ".") for part in rel.parts) or rel.is_absolute():
+                raise ValueError(f"unsafe path {item.path!r}")
             if item.type == "tree":
                 (out / rel).mkdir(parents=True, exist_ok=True)
                 continue
@@ -220,7 +230,6 @@ class GitSource:
             target = out / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(item.data_stream.read())
-        return out
 
     def dirty_note(self) -> str | None:
         """When the repository is a local working tree with uncommitted edits: say they are ignored."""

@@ -146,3 +146,27 @@ def test_export_writes_exactly_the_commit(world: World, tmp_path: Path) -> None:
     text = (out / "dns" / f"{ZONE}.yaml").read_text("utf-8")
     assert "192.0.2.80" in text and "192.0.2.86" not in text
     assert sorted(p.name for p in out.rglob("*") if p.is_file()) == [f"{ZONE}.yaml"]
+
+
+def test_a_crafted_tree_entry_dot_dot_rejects_the_commit_instead_of_crashing(world: World) -> None:
+    """`git mktree` accepts an entry named `..`; the export must refuse the commit, not die."""
+    import subprocess
+
+    def mktree(line: str) -> str:
+        return subprocess.run(["git", "mktree"], cwd=world.work, input=line, capture_output=True, text=True,
+                              check=True, timeout=60).stdout.strip()
+
+    world.commit("start")
+    zone_file = world.work / "desired" / "dns" / f"{ZONE}.yaml"
+    blob = git("hash-object", "-w", str(zone_file), cwd=world.work).stdout.strip()
+    dns_tree = mktree(f"100644 blob {blob}\t..\n")
+    desired = mktree(f"040000 tree {dns_tree}\tdns\n")
+    root = mktree(f"040000 tree {desired}\tdesired\n")
+    head = git("rev-parse", "HEAD", cwd=world.work).stdout.strip()
+    crafted = git("commit-tree", root, "-p", head, "-m", "crafted", cwd=world.work).stdout.strip()
+    git("push", "-q", "origin", f"{crafted}:refs/heads/main", cwd=world.work)
+    run, _, _ = runner(world)
+    outcome = run.reconcile("cli")
+    assert outcome.status == "rejected", outcome
+    assert "cannot export" in " ".join(outcome.errors)
+    assert world.events("commit_rejected")
