@@ -130,3 +130,12 @@ def test_git_cannot_write_the_record(tmp_path: Path) -> None:
     state = load(desired_tree(tmp_path, text), check_secrets=False)
     assert not state.ok
     assert any(f"attribute {EMAIL_SET!r} is reserved" in str(d) for d in state.diagnostics.errors)
+
+
+def test_moving_the_address_of_a_person_not_created_by_reconciler_carries_a_warning(env: Env) -> None:
+    """The move itself is allowed (people change addresses), but Authentik's own password reset would
+    then mail the new address, so the plan says so where a reviewer reads it."""
+    provider = env.provider()
+    [change] = plan(provider, desired(env, tsha("tsha.new@namgun.or.kr", None)))
+    assert provider.check([change]) == {}
+    assert any("password reset will mail the new address" in w for w in change.warnings)

@@ -162,6 +162,13 @@ class AuthentikProvider(BaseProvider):
         # never managed (an empty snapshot): the Applier asks again with a fresh read anyway.
         refusals = G.refusals(self.snapshot or L.Snapshot(), changes)
         for change in changes:
+            if (change.kind == "authentik.user" and change.op == "update" and "email" in change.fields
+                    and change.before is not None and change.before.guard):
+                # Not refusable (moving a person's address is ordinary), but a reviewer must see it:
+                # Authentik's own "forgot password" flow mails the reset link to the new address.
+                change.warnings.append(
+                    "moves the address of an account reconciler did not create: Authentik's own password reset "
+                    "will mail the new address; make sure it belongs to this person")
             if change.kind != "authentik.user" or change.id in refusals:
                 continue
             after = change.after
