@@ -164,6 +164,8 @@ def _check_targets(cfg: configmod.Config, targets: list[str] | None) -> None:
 def diff(cfg: configmod.Config, console: Console, *, as_json: bool, out: Path | None,
          targets: list[str] | None, trigger: str = "cli", source: dict[str, Any] | None = None) -> int:
     _check_targets(cfg, targets)
+    if out is not None and not out.parent.is_dir():
+        raise UserError(f"--out {out}: folder {out.parent} does not exist (nothing was read)")
     desired = load_desired(cfg.desired, console, cfg=cfg)
     engine = _engine(cfg, desired, console, trigger, source)
     try:
@@ -173,7 +175,10 @@ def diff(cfg: configmod.Config, console: Console, *, as_json: bool, out: Path | 
     if out is not None and plan.errors:
         console.error(f"plan not saved to {out}: {len(plan.errors)} target(s) could not be read")
     elif out is not None:
-        out.write_text(json.dumps(plan.to_json(), ensure_ascii=False, indent=1) + "\n", "utf-8")
+        try:
+            out.write_text(json.dumps(plan.to_json(), ensure_ascii=False, indent=1) + "\n", "utf-8")
+        except OSError as exc:
+            raise UserError(f"--out {out}: cannot write the plan ({exc.strerror})") from None
         console.note(f"plan saved to {out} (apply it with: reconciler apply {out})")
     if as_json:
         console.say(json.dumps(plan.to_json(), ensure_ascii=False, indent=1))

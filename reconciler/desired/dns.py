@@ -39,6 +39,11 @@ def load_zone(doc: Any, path: Path, file: str, diags: Diagnostics) -> list[Resou
         except m.DnsValueError as exc:
             diags.error(file, key_pos.line, key_pos.col, str(exc))
             continue
+        fqdn = m.absolute_name(name, zone)
+        if len(fqdn) > 254:  # RFC 1035 §2.3.4: 255 octets on the wire, 253 characters plus the dot
+            diags.error(file, key_pos.line, key_pos.col,
+                        f"name {fqdn} is {len(fqdn) - 1} characters; a DNS name holds at most 253")
+            continue
         items = list(entry) if isinstance(entry, list) else [entry]
         item_pos = entry.item_pos if isinstance(entry, YList) else [records.where(raw_name)]
         for rec, pos in zip(items, item_pos, strict=True):

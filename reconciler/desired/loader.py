@@ -70,6 +70,10 @@ def load(root: Path, *, base: Path | None = None, check_secrets: bool = True,
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
+            if path.is_dir() and not path.name.startswith("."):
+                state.diagnostics.warning(_display(path, base), 1, 1,
+                                          f"folder is not read: files go directly in {section}/")
+                continue
             if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
                 continue
             display = _display(path, base)

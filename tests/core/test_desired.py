@@ -634,3 +634,16 @@ def test_yaml_aliases_are_refused_before_they_can_expand(tmp_path):
     (tmp_path / "dns" / "namgun.or.kr.yaml").write_text("\n".join(levels) + "\nrecords: {}\n", "utf-8")
     state = loader.load(tmp_path, check_secrets=False)  # before the fix this ran for minutes
     assert any("aliases" in d.message for d in state.diagnostics.errors)
+
+
+def test_a_name_longer_than_dns_allows_is_refused_at_validate(tmp_path):
+    from reconciler.desired import loader
+
+    (tmp_path / "dns").mkdir()
+    name = ".".join(["a" * 60] * 4)  # 243 + ".namgun.or.kr" > 253
+    (tmp_path / "dns" / "namgun.or.kr.yaml").write_text(
+        f"records:\n  {name}: {{type: A, value: 192.0.2.1}}\n", "utf-8")
+    (tmp_path / "dns" / "sub").mkdir()
+    state = loader.load(tmp_path, check_secrets=False)
+    assert any("at most 253" in d.message and d.line == 2 for d in state.diagnostics.errors)
+    assert any("folder is not read" in d.message for d in state.diagnostics.warnings)
