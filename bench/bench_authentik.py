@@ -23,7 +23,8 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
-from reconciler import plan as planmod
+from benchlib import run_phases
+
 from reconciler.config import DEFAULT_POLICIES, Target
 from reconciler.desired.loader import load
 from reconciler.lab.authentik import AuthentikLab
@@ -32,7 +33,6 @@ from reconciler.lab.common import answer_commands
 from reconciler.lab.service import write_secret
 from reconciler.providers.authentik import AuthentikProvider, _sdk
 from reconciler.providers.authentik.live import MARKER
-from reconciler.providers.base import Scope
 
 USERS, GROUPS, CREATES, RENAMES, REMOVED = 2000, 200, 40, 50, 10
 CONCURRENCY = 8
@@ -105,32 +105,7 @@ def run(version: str, latency: float, trace: bool = False) -> dict[str, Any]:
             provider = AuthentikProvider(target, announce=lambda text: None)
             _sdk.ak()  # imported (and timed) in main(); the provider would otherwise import it in the read
 
-            def phase(name: str, fn: Any) -> Any:
-                parent.send("reset")
-                parent.recv()
-                t0 = time.monotonic()
-                result = fn()
-                out[f"{name}_s"] = time.monotonic() - t0
-                parent.send("counters")
-                total, counter = parent.recv()
-                out[f"{name}_requests"] = total
-                out[f"{name}_counter"] = counter
-                return result
-
-            live = phase("read", lambda: provider.read(Scope(desired=desired)))
-            changes, _ = planmod.diff_target(provider, desired, live, target.policies)
-            out["changes"] = {op: sum(1 for c in changes if c.op == op) for op in ("create", "update", "delete")}
-            results = phase("apply", lambda: provider.apply(changes))
-            out["failed"] = [r.error for r in results if not r.ok]
-            verify = phase("verify", lambda: provider.read(Scope(desired=desired)))
-            remaining, _ = planmod.diff_target(provider, desired, verify, target.policies)
-            out["remaining"] = len(remaining)
-            out["total_s"] = time.monotonic() - started
-            if trace:
-                out["peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
-                tracemalloc.stop()
-            out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            provider.close()
+            run_phases(parent, out, provider, desired, target.policies, started, trace)
             out["user_pages"] = out["read_counter"].get("GET /api/v3/core/users/", 0)
             out["group_pages"] = out["read_counter"].get("GET /api/v3/core/groups/", 0)
             out["me_calls"] = out["read_counter"].get("GET /api/v3/core/users/me/", 0)

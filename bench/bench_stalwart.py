@@ -16,7 +16,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import resource
 import tempfile
 import time
 import tracemalloc
@@ -24,7 +23,8 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
-from reconciler import plan as planmod
+from benchlib import run_phases
+
 from reconciler.config import DEFAULT_POLICIES, Target
 from reconciler.desired.loader import load
 from reconciler.lab.common import answer_commands
@@ -33,7 +33,6 @@ from reconciler.lab.stalwart import StalwartLab, StalwartLabConfig
 from reconciler.lab.stalwart import principals_v015 as principals
 from reconciler.lab.stalwart.identity import FALLBACK_ADMIN_PERMISSIONS, Identity
 from reconciler.lab.stalwart.seed import sha512
-from reconciler.providers.base import Scope
 from reconciler.providers.stalwart import StalwartProvider
 from reconciler.providers.stalwart.model import MARKER
 
@@ -105,32 +104,7 @@ def run(version: str, latency: float, trace: bool = False) -> dict[str, Any]:
                             policies, "bench")
             provider = StalwartProvider(target)
 
-            def phase(name: str, fn: Any) -> Any:
-                parent.send("reset")
-                parent.recv()
-                t0 = time.monotonic()
-                result = fn()
-                out[f"{name}_s"] = time.monotonic() - t0
-                parent.send("counters")
-                total, counter = parent.recv()
-                out[f"{name}_requests"] = total
-                out[f"{name}_counter"] = counter
-                return result
-
-            live = phase("read", lambda: provider.read(Scope(desired=desired)))
-            changes, _ = planmod.diff_target(provider, desired, live, policies)
-            out["changes"] = {op: sum(1 for c in changes if c.op == op) for op in ("create", "update", "delete")}
-            results = phase("apply", lambda: provider.apply(changes))
-            out["failed"] = [r.error for r in results if not r.ok]
-            verify = phase("verify", lambda: provider.read(Scope(desired=desired)))
-            remaining, _ = planmod.diff_target(provider, desired, verify, policies)
-            out["remaining"] = len(remaining)
-            out["total_s"] = time.monotonic() - started
-            if trace:
-                out["peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
-                tracemalloc.stop()
-            out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            provider.close()
+            run_phases(parent, out, provider, desired, policies, started, trace)
     finally:
         parent.send("stop")
         parent.recv()
