@@ -351,6 +351,13 @@ def import_live(cfg: configmod.Config, console: Console, *, target: str, zones: 
     from .desired import writer
 
     _check_targets(cfg, [target])
+    served = cfg.targets[target].options.get("zones")
+    if zones and isinstance(served, list):
+        wanted = {z.lower().rstrip(".") for z in zones}
+        unknown = sorted(wanted - {str(z).lower().rstrip(".") for z in served})
+        if unknown:
+            raise UserError(f"{target}: zone(s) {', '.join(unknown)} are not among this target's zones "
+                            f"({', '.join(map(str, served))}) in {cfg.path.name}")
     provider = None
     try:
         from .providers import base

@@ -9,6 +9,7 @@ desired state needs (Stalwart account secrets) go to `lab.env`, never to the ter
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib
 import os
 import signal
@@ -86,7 +87,32 @@ def running(workdir: Path, **kwargs: Any) -> Iterator[Lab]:
         lab.stop()
 
 
+def _claim(workdir: Path) -> int:
+    """One running lab per folder: a second one would overwrite the first one's config and secrets."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(workdir / "lab.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "another process"
+        os.close(fd)
+        from ..runs import UserError
+
+        raise UserError(f"a lab is already running in {workdir} (pid {holder}); stop it or use --dir") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
 def run_lab(workdir: Path, *, latency: float, seed: bool, console: Any, desired: Path = Path("desired")) -> int:
+    claim = _claim(workdir)
+    try:
+        return _run_lab(workdir, latency=latency, seed=seed, console=console, desired=desired)
+    finally:
+        os.close(claim)
+
+
+def _run_lab(workdir: Path, *, latency: float, seed: bool, console: Any, desired: Path) -> int:
     with running(workdir, latency=latency, seed=seed, desired=desired) as lab:
         path = lab.write_config(desired)
         console.say("The lab is running (loopback emulators, not the real systems):")
