@@ -7,7 +7,6 @@ the comparison. Nothing is applied unless every target was read and the plan pas
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -311,11 +310,6 @@ class Engine:
         self.audit.append("verify", self.run_id, ok=not failures, failures=failures, targets=names)
         return failures
 
-    def check_fingerprints(self, plan: Plan) -> list[str]:
-        """For `apply plan.json`: the live state must be exactly what the plan was made from."""
-        errors, stale, _ = self.check_plan(plan)
-        return errors + stale
-
     def check_plan(self, plan: Plan) -> tuple[list[str], list[str], Plan | None]:
         """For `apply plan.json`: (errors, reasons the saved plan is stale, the plan made afresh).
 
@@ -343,7 +337,3 @@ class Engine:
             stale.append("the plan file's changes are not what git and the live state give under this config "
                          "(edited by hand, or made with other policies or another config); make a new plan")
         return [], stale, fresh
-
-
-def elapsed(start: float) -> str:
-    return f"{time.monotonic() - start:.2f}s"

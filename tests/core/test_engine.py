@@ -65,12 +65,12 @@ def test_desired_resource_no_target_serves_is_an_error(world: World) -> None:
         world.engine().assign()
 
 
-def test_check_fingerprints(world: World) -> None:
+def test_check_plan_binds_a_saved_plan_to_the_live_state(world: World) -> None:
     engine = world.engine()
     plan, _ = engine.plan()
-    assert engine.check_fingerprints(plan) == []
+    assert engine.check_plan(plan)[:2] == ([], [])
     world.dc1.put(rr(ZONE, "sneaky", "A", "6.6.6.6"))
-    assert engine.check_fingerprints(plan) == ["dc1: the live state changed since the plan was made; make a new plan"]
+    assert engine.check_plan(plan)[:2] == ([], ["dc1: the live state changed since the plan was made; make a new plan"])
 
 
 # ---------------------------------------------------------------------------------------- CLI runs
