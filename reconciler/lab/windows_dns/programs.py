@@ -181,29 +181,8 @@ def read_program(model: WindowsDnsModel, cmdlets: DnsServerCmdlets, payload: str
     for r in recs:
         d = r.RecordData.properties
         t = r.RecordType.upper()
-        v: list[Any]
-        if t == "A":
-            v = [d["IPv4Address"]]
-        elif t == "AAAA":
-            v = [d["IPv6Address"]]
-        elif t == "CNAME":
-            v = [d["HostNameAlias"]]
-        elif t == "NS":
-            v = [d["NameServer"]]
-        elif t == "PTR":
-            v = [d["PtrDomainName"]]
-        elif t == "DNAME":
-            v = [d["DomainNameAlias"]]
-        elif t == "MX":
-            v = [d["Preference"], d["MailExchange"]]
-        elif t == "SRV":
-            v = [d["Priority"], d["Weight"], d["Port"], d["DomainName"]]
-        elif t == "TXT":
-            v = [d["DescriptiveText"]]
-        elif t == "SOA":
-            v = [d["PrimaryServer"], d["ResponsiblePerson"], d["SerialNumber"]]
-        else:
-            v = [d["Data"]] if "Data" in d else []
+        fields = _READ_FIELDS.get(t)
+        v: list[Any] = [d[f] for f in fields] if fields else ([d["Data"]] if "Data" in d else [])
         ts = "null" if r.Timestamp is None else J(r.Timestamp.strftime("%Y-%m-%dT%H:%M:%S"))
         items.append('{"n":' + J(r.HostName) + ',"t":' + J(r.RecordType) + ',"c":' + str(int(r.Type))
                      + ',"ttl":' + str(round(r.TimeToLive.total_seconds())) + ',"ts":' + ts + ',"d":['
@@ -211,6 +190,15 @@ def read_program(model: WindowsDnsModel, cmdlets: DnsServerCmdlets, payload: str
     parts.append(",".join(items))
     parts.append("]}")
     return CommandResult(_result_line("".join(parts)), b"", 0)
+
+
+# read.ps1's `switch ([string]$r.RecordType)`: the typed properties it projects, in order.
+_READ_FIELDS: dict[str, tuple[str, ...]] = {
+    "A": ("IPv4Address",), "AAAA": ("IPv6Address",), "CNAME": ("HostNameAlias",), "NS": ("NameServer",),
+    "PTR": ("PtrDomainName",), "DNAME": ("DomainNameAlias",), "MX": ("Preference", "MailExchange"),
+    "SRV": ("Priority", "Weight", "Port", "DomainName"), "TXT": ("DescriptiveText",),
+    "SOA": ("PrimaryServer", "ResponsiblePerson", "SerialNumber"),
+}
 
 
 # ---- apply.ps1 ------------------------------------------------------------------------------------------
