@@ -56,6 +56,17 @@ def _is_app(secret: str) -> bool:
     return secret.startswith("$app$")
 
 
+def _sort_secrets(principal: Principal, secrets: list[str]) -> None:
+    """Stalwart keeps each secret by kind: OTP, app password, and only the first plain password."""
+    for secret in secrets:
+        if _is_otp(secret):
+            principal.otp = secret
+        elif _is_app(secret):
+            principal.app_passwords.append(secret)
+        elif principal.password is None:
+            principal.password = secret
+
+
 def _str_list(value: Any) -> list[str]:
     """A string (= one element) or array; non-strings and > 512-byte elements silently dropped (§4)."""
     if isinstance(value, str):
@@ -177,13 +188,7 @@ def create(directory: Directory, caller: Identity, raw: bytes, options: Options,
         raise already_exists("name", name)
 
     principal = Principal(id=-1, name=name, type=ptype)
-    for secret in body.get("secrets", []):  # 6. first plain secret wins (#2826)
-        if _is_otp(secret):
-            principal.otp = secret
-        elif _is_app(secret):
-            principal.app_passwords.append(secret)
-        elif principal.password is None:
-            principal.password = secret
+    _sort_secrets(principal, body.get("secrets", []))  # 6. first plain secret wins (#2826)
     principal.description = body.get("description")  # 7.
     principal.picture = body.get("picture")
     principal.locale = body.get("locale")
@@ -446,13 +451,7 @@ def _apply_secrets(new: Principal, verb: str, value: Any, bad: MgmtError) -> Non
         if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
             raise bad
         new.password, new.otp, new.app_passwords = None, None, []
-        for secret in items:  # replaces all; first plain one kept
-            if _is_otp(secret):
-                new.otp = secret
-            elif _is_app(secret):
-                new.app_passwords.append(secret)
-            elif new.password is None:
-                new.password = secret
+        _sort_secrets(new, items)  # replaces all; first plain one kept
     elif verb == "addItem" and isinstance(value, str):
         if _is_otp(value):
             new.otp = value
