@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
-from benchlib import run_phases
+from benchlib import cost_lines, run_phases
 
 from reconciler.config import DEFAULT_POLICIES, Target
 from reconciler.desired.loader import load
@@ -141,10 +141,7 @@ def report(res: dict[str, Any], latency: float) -> str:
               f"(page count at the maximum page size: {res['max_size_pages']} + 2 at 100), plus "
               f"{res['me_calls']} GET users/me (the token's owner, sent beside page 1)",
               f"- apply requests per change: {res['apply_requests'] / max(1, sum(res['changes'].values())):.2f}",
-              f"- desired load (YAML → resources, validation): {res['load_s']:.2f} s; whole run {res['total_s']:.2f} s",
-              f"- peak traced Python memory (second pass under tracemalloc) {res['peak_mb']:.1f} MB; "
-              f"max RSS of the reconciler process {res['maxrss_mb']:.0f} MB",
-              ""]
+              *cost_lines(res)]
     return "\n".join(lines)
 
 

@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
-from benchlib import run_phases
+from benchlib import cost_lines, run_phases
 
 from reconciler.config import DEFAULT_POLICIES, Target
 from reconciler.desired.loader import load
@@ -126,10 +126,7 @@ def report(res: dict[str, Any], latency: float) -> str:
               f"- plan: {res['changes']} (target 50 changes); failed {len(res['failed'])}; remaining after apply "
               f"{res['remaining']}",
               f"- read requests by path: {res['read_counter']}",
-              f"- desired load (YAML → resources, validation): {res['load_s']:.2f} s; whole run {res['total_s']:.2f} s",
-              f"- peak traced Python memory (second pass under tracemalloc) {res['peak_mb']:.1f} MB; "
-              f"max RSS of the reconciler process {res['maxrss_mb']:.0f} MB",
-              ""]
+              *cost_lines(res)]
     return "\n".join(lines)
 
 

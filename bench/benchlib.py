@@ -43,3 +43,11 @@ def run_phases(parent: Any, out: dict[str, Any], provider: Any, desired: list[An
         tracemalloc.stop()
     out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     provider.close()
+
+
+def cost_lines(res: dict[str, Any]) -> list[str]:
+    """The load/whole-run and memory lines every identity benchmark report ends with."""
+    return [f"- desired load (YAML → resources, validation): {res['load_s']:.2f} s; whole run {res['total_s']:.2f} s",
+            f"- peak traced Python memory (second pass under tracemalloc) {res['peak_mb']:.1f} MB; "
+            f"max RSS of the reconciler process {res['maxrss_mb']:.0f} MB",
+            ""]
