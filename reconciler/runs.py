@@ -312,7 +312,7 @@ def _drift(cfg: configmod.Config, console: Console, *, as_json: bool, targets: l
         except UserError as exc:
             engine.audit.append("error", engine.run_id, message=str(exc))
             raise
-        extra = _drift_findings(engine)
+        extra = _drift_findings(engine, sorted(plan.fingerprints))
         for name in sorted(plan.fingerprints):
             items = [c.to_json() for c in plan.changes if c.target == name]
             found = extra.get(name, [])
@@ -335,10 +335,11 @@ def _drift(cfg: configmod.Config, console: Console, *, as_json: bool, targets: l
         engine.close()
 
 
-def _drift_findings(engine: Engine) -> dict[str, list[str]]:
-    """Provider findings that are not changes (e.g. users who never set a password)."""
+def _drift_findings(engine: Engine, names: list[str]) -> dict[str, list[str]]:
+    """Provider findings that are not changes (e.g. users who never set a password), for the targets
+    this run read: the others have nothing to report from and must not be contacted."""
     out: dict[str, list[str]] = {}
-    for name in engine.config.targets:
+    for name in names:
         provider = engine.provider(name)
         finder = getattr(provider, "drift_findings", None)
         if callable(finder):
