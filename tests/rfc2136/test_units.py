@@ -5,10 +5,10 @@ from __future__ import annotations
 import dns.name
 import dns.rcode
 import dns.rdata
-import dns.rrset
 import pytest
 
 from reconciler.config import Target
+from reconciler.dnswire import Record
 from reconciler.providers.base import ProviderError
 from reconciler.providers.rfc2136 import create
 from reconciler.providers.rfc2136.settings import SettingsError, parse
@@ -75,13 +75,9 @@ def a(name: str, addr: str) -> tuple[dns.name.Name, int, dns.rdata.Rdata]:
     return dns.name.from_text(name, ORIGIN), 300, dns.rdata.from_text("IN", "A", addr)
 
 
-def messages(*rrs: tuple[dns.name.Name, int, dns.rdata.Rdata]) -> list[dns.message.Message]:
-    msg = dns.message.Message()
-    for name, ttl, rdata in rrs:
-        rrset = dns.rrset.RRset(name, rdata.rdclass, rdata.rdtype)
-        rrset.add(rdata, ttl)
-        msg.answer.append(rrset)
-    return [msg]
+def messages(*rrs: tuple[dns.name.Name, int, dns.rdata.Rdata]) -> list[Record]:
+    """The records of a transfer answer as dnswire reads them."""
+    return [(name.to_text().lower(), rdata.rdtype, rdata.rdclass, ttl, rdata.to_wire()) for name, ttl, rdata in rrs]
 
 
 def test_axfr_then_ixfr_applies_each_version_in_order() -> None:
@@ -114,7 +110,8 @@ def test_ixfr_from_another_serial_is_rejected() -> None:
 
 def test_zone_names() -> None:
     data = ZoneData(ZONE, ORIGIN)
-    assert data.relative(ORIGIN) == "@" and data.relative(dns.name.from_text("A.B", ORIGIN)) == "a.b"
+    assert data.relative(f"{ZONE}.") == "@" and data.relative(f"a.b.{ZONE}.") == "a.b"
+    assert data.relative("other.example.") == "other.example."
     assert data.owner("@") == ORIGIN
 
 

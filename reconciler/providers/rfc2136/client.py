@@ -22,7 +22,8 @@ import dns.tsig
 import dns.update
 import dns.xfr
 
-from . import errors
+from ...dnswire import WireError
+from . import errors, transfer
 from .settings import Settings
 from .zonedata import TransferFormatError, ZoneData, apply_transfer
 
@@ -67,20 +68,23 @@ class Client:
         incremental = current is not None
         rdtype = dns.rdatatype.IXFR if incremental else dns.rdatatype.AXFR
         try:
-            messages = list(dns.query.xfr(
-                self.settings.server, origin, rdtype=rdtype, port=self.settings.port,
+            found, count = transfer.transfer(
+                self.settings.server, self.settings.port, origin, rdtype, serial=current.serial if current else 0,
                 timeout=self.settings.timeout, lifetime=max(60.0, self.settings.timeout * 6),
-                keyring=self.keyring, keyname=self.key_name,
-                keyalgorithm=self.algorithm or dns.tsig.default_algorithm, relativize=False,
-                serial=current.serial if current else 0))
+                keyring=self.keyring, key_name=self.key_name,
+                algorithm=self.algorithm or dns.tsig.default_algorithm)
         except dns.xfr.TransferError as exc:
             if incremental and exc.rcode in (dns.rcode.NOTIMP, dns.rcode.FORMERR):
                 return self.transfer(zone, None)  # a server without IXFR: fall back to AXFR
             raise self.failure(exc) from None
+        except WireError as exc:
+            if incremental:
+                return self.transfer(zone, None)
+            raise errors.Failure(f"unusable zone transfer: {exc}", "zone") from None
         except Exception as exc:
             raise self.failure(exc) from None
         try:
-            data, kind, count = apply_transfer(current, zone, origin, messages)
+            data, kind, count = apply_transfer(current, zone, origin, found, count)
         except TransferFormatError as exc:
             if incremental:
                 return self.transfer(zone, None)

@@ -13,6 +13,8 @@ import dns.rcode
 import dns.tsig
 import dns.xfr
 
+from ...dnswire import WireError
+
 # Response codes of a failed RFC 2136 §2.4 prerequisite (§3.2).
 PREREQ_RCODES = {dns.rcode.YXDOMAIN, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN, dns.rcode.NXRRSET}
 
@@ -42,7 +44,8 @@ def describe(exc: BaseException, key_name: str | None, timeout: float) -> Failur
                        "differ by more than the allowed fudge", "server")
     if isinstance(exc, dns.tsig.PeerError):
         return Failure(f"the server rejected the TSIG signature ({type(exc).__name__})", "server")
-    if isinstance(exc, dns.tsig.BadSignature | dns.tsig.BadTime | dns.message.UnknownTSIGKey):
+    if isinstance(exc, dns.tsig.BadSignature | dns.tsig.BadTime | dns.tsig.BadKey | dns.tsig.BadAlgorithm
+                  | dns.message.UnknownTSIGKey):
         return Failure("the server's answer failed TSIG verification (wrong key or tampered answer)", "server")
     if isinstance(exc, dns.xfr.TransferError):
         return transfer_rcode(exc.rcode)
@@ -55,6 +58,8 @@ def describe(exc: BaseException, key_name: str | None, timeout: float) -> Failur
         return Failure("the server closed the connection before answering", "server", unknown=True)
     if isinstance(exc, OSError):
         return Failure(f"network error: {exc.strerror or type(exc).__name__}", "server", unknown=True)
+    if isinstance(exc, WireError):
+        return Failure(f"malformed answer from the server: {exc}", "message", unknown=True)
     if isinstance(exc, dns.message.Truncated | dns.exception.FormError):
         return Failure(f"malformed answer from the server ({type(exc).__name__})", "message", unknown=True)
     return Failure(f"{type(exc).__name__}: {exc}", "message", unknown=True)

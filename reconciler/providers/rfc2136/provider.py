@@ -21,6 +21,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from ... import dnswire
 from ...model import dns as m
 from ...model.resource import GUARD, Resource
 from ..base import BaseProvider, ChangeResult, LiveState, Progress, ProviderError, Scope, Unmanaged, no_progress
@@ -94,6 +95,7 @@ class Rfc2136Provider(BaseProvider):
             soa = Resource(m.KIND, (zone, "@", "SOA"), {"ttl": 0, "values": [data.soa.to_text()]},
                            {GUARD: SOA_REASON})
             live.unmanaged.append(Unmanaged(soa, SOA_REASON))
+        guard_ad = self.settings.guard_ad_names
         for (name, rdtype), rrset in data.rrsets.items():
             rtype = records.MODELLED.get(rdtype)
             if rtype is None:
@@ -104,9 +106,9 @@ class Rfc2136Provider(BaseProvider):
                 live.unmanaged.append(Unmanaged(res, f"type {text} is not modelled; left as it is"))
                 continue
             meta: dict[str, Any] = {}
-            if (reason := m.guard_reason(name, rtype, ad_names=self.settings.guard_ad_names)) is not None:
+            if (reason := m.guard_reason(name, rtype, ad_names=guard_ad)) is not None:
                 meta[GUARD] = reason
-            values = [records.canonical(r) for r in rrset.rdatas]
+            values = [dnswire.canonical(rdtype, w) for w in rrset.wires]
             live.add(Resource(m.KIND, (zone, name, rtype), m.rrset_data(rrset.ttl, values), meta))
 
     # ---------------------------------------------------------------------------------- check

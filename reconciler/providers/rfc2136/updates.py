@@ -32,6 +32,7 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
+from ... import dnswire
 from ...plan import Change
 from . import records
 from .zonedata import ZoneData
@@ -99,7 +100,7 @@ def _as_read(change: Change, data: ZoneData, relative: str, rdtype: int) -> list
     assert change.before is not None
     before = [v for v in change.before.data["values"] if isinstance(v, str)]
     held = data.get(relative, rdtype)
-    if held is not None and sorted(records.canonical(r) for r in held.rdatas) == sorted(before):
+    if held is not None and sorted(dnswire.canonical(rdtype, w) for w in held.wires) == sorted(before):
         return list(held.rdatas)
     return [records.to_rdata(change.key[2], v) for v in before]
 

@@ -11,22 +11,27 @@ A server that answers IXFR with a full transfer (RFC 1995 §4) is handled the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import dns.name
 import dns.rdata
-import dns.rdatatype
-import dns.rrset
 
-SOA = dns.rdatatype.SOA
-NS = dns.rdatatype.NS
+from ...dnswire import NS, SOA, Record, soa_serial, to_rdata
 
 
 @dataclass
 class RRset:
     ttl: int
-    rdatas: list[dns.rdata.Rdata]
+    rdtype: int
+    wires: list[bytes]  # uncompressed rdata as the server sent it
+    _rdatas: list[dns.rdata.Rdata] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def rdatas(self) -> list[dns.rdata.Rdata]:
+        """dnspython objects, made only for the record sets an UPDATE or a message needs."""
+        if self._rdatas is None:
+            self._rdatas = [to_rdata(self.rdtype, w) for w in self.wires]
+        return self._rdatas
 
 
 @dataclass
@@ -34,14 +39,25 @@ class ZoneData:
     zone: str  # canonical zone name, no trailing dot
     origin: dns.name.Name
     serial: int = 0
-    soa: dns.rdata.Rdata | None = None
+    soa_wire: bytes | None = None
     rrsets: dict[tuple[str, int], RRset] = field(default_factory=dict)  # (relative name, rdtype)
     _ns: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    _suffix: str = field(default="", repr=False, compare=False)
 
-    def relative(self, name: dns.name.Name) -> str:
-        if name == self.origin:
+    def __post_init__(self) -> None:
+        self._suffix = "." + self.origin.to_text().lower()
+
+    @property
+    def soa(self) -> dns.rdata.Rdata | None:
+        return to_rdata(SOA, self.soa_wire) if self.soa_wire is not None else None
+
+    def relative(self, owner: str) -> str:
+        """Lower-case absolute owner text (dnswire) → the name relative to the zone, "@" for the apex."""
+        if owner == self._suffix[1:]:
             return "@"
-        return name.relativize(self.origin).to_text().lower()
+        if owner.endswith(self._suffix):
+            return owner[:-len(self._suffix)]
+        return owner  # outside the zone: kept absolute, as dnspython's relativize() does
 
     def owner(self, relative: str) -> dns.name.Name:
         return self.origin if relative == "@" else dns.name.from_text(relative, self.origin)
@@ -57,33 +73,39 @@ class ZoneData:
         return self._ns
 
     # ---------------------------------------------------------------------------- building
-    def add(self, name: dns.name.Name, ttl: int, rdata: dns.rdata.Rdata) -> None:
-        if rdata.rdtype == SOA:
-            self.soa = rdata
-            self.serial = rdata.serial  # type: ignore[attr-defined]
+    def add(self, owner: str, rdtype: int, ttl: int, wire: bytes) -> None:
+        if rdtype == SOA:
+            self.soa_wire = wire
+            self.serial = soa_serial(wire)
             return
-        if rdata.rdtype == NS:
+        if rdtype == NS:
             self._ns = None
-        key = (self.relative(name), rdata.rdtype)
+        key = (self.relative(owner), rdtype)
         rrset = self.rrsets.get(key)
         if rrset is None:
-            self.rrsets[key] = RRset(ttl, [rdata])
+            self.rrsets[key] = RRset(ttl, rdtype, [wire])
         else:
             rrset.ttl = ttl  # RFC 2181 §5.2: one TTL per RRset; the newest wins
-            if rdata not in rrset.rdatas:
-                rrset.rdatas.append(rdata)
+            if wire not in rrset.wires:
+                rrset.wires.append(wire)
+                rrset._rdatas = None
 
-    def remove(self, name: dns.name.Name, rdata: dns.rdata.Rdata) -> None:
-        if rdata.rdtype == SOA:
+    def remove(self, owner: str, rdtype: int, wire: bytes) -> None:
+        if rdtype == SOA:
             return
-        if rdata.rdtype == NS:
+        if rdtype == NS:
             self._ns = None
-        key = (self.relative(name), rdata.rdtype)
+        key = (self.relative(owner), rdtype)
         rrset = self.rrsets.get(key)
         if rrset is None:
             return
-        rrset.rdatas = [r for r in rrset.rdatas if r != rdata]
-        if not rrset.rdatas:
+        if wire in rrset.wires:
+            rrset.wires.remove(wire)
+        else:  # the same record written with other letter case in a name: compare as DNS does
+            gone = to_rdata(rdtype, wire)
+            rrset.wires = [w for w in rrset.wires if to_rdata(rdtype, w) != gone]
+        rrset._rdatas = None
+        if not rrset.wires:
             del self.rrsets[key]
 
 
@@ -91,64 +113,52 @@ class TransferFormatError(Exception):
     pass
 
 
-def _records(messages: Iterable[dns.message.Message]) -> tuple[list[tuple[dns.name.Name, int, dns.rdata.Rdata]], int]:
-    out: list[tuple[dns.name.Name, int, dns.rdata.Rdata]] = []
-    count = 0
-    for message in messages:
-        count += 1
-        for rrset in message.answer:
-            ttl = rrset.ttl
-            name = rrset.name
-            out.extend((name, ttl, rdata) for rdata in rrset)
-    return out, count
-
-
 def apply_transfer(current: ZoneData | None, zone: str, origin: dns.name.Name,
-                   messages: Iterable[dns.message.Message]) -> tuple[ZoneData, str, int]:
-    """Build or update a ZoneData from AXFR or IXFR messages. Returns (data, "axfr"|"ixfr"|"current", messages)."""
-    records, count = _records(messages)
-    if not records or records[0][2].rdtype != SOA:
+                   records: list[Record], count: int = 1) -> tuple[ZoneData, str, int]:
+    """Build or update a ZoneData from the records of an AXFR or IXFR answer (``count`` messages).
+    Returns (data, "axfr"|"ixfr"|"current", count)."""
+    if not records or records[0][1] != SOA:
         raise TransferFormatError("the transfer does not start with the zone's SOA record")
-    new_serial = records[0][2].serial  # type: ignore[attr-defined]
+    new_serial = soa_serial(records[0][4])
     if len(records) == 1:
         # IXFR answer "you are current" (RFC 1995 §4: only the SOA).
         if current is None or current.serial != new_serial:
             raise TransferFormatError("the server sent only an SOA record where a zone was expected")
         return current, "current", count
-    if records[1][2].rdtype != SOA or current is None:
+    if records[1][1] != SOA or current is None:
         return _full(zone, origin, records), "axfr", count
     return _incremental(current, records, new_serial), "ixfr", count
 
 
-def _full(zone: str, origin: dns.name.Name, records: list[tuple[dns.name.Name, int, dns.rdata.Rdata]]) -> ZoneData:
-    if records[-1][2].rdtype != SOA:
+def _full(zone: str, origin: dns.name.Name, records: list[Record]) -> ZoneData:
+    if records[-1][1] != SOA:
         raise TransferFormatError("the zone transfer ended without the closing SOA record")
     data = ZoneData(zone=zone, origin=origin)
-    for name, ttl, rdata in records[:-1]:
-        data.add(name, ttl, rdata)
+    add = data.add
+    for owner, rdtype, _, ttl, wire in records[:-1]:
+        add(owner, rdtype, ttl, wire)
     return data
 
 
-def _incremental(current: ZoneData, records: list[tuple[dns.name.Name, int, dns.rdata.Rdata]],
-                 new_serial: int) -> ZoneData:
+def _incremental(current: ZoneData, records: list[Record], new_serial: int) -> ZoneData:
     """RFC 1995 §4: SOA(new), then per version [SOA(old), deleted…, SOA(next), added…], SOA(new)."""
-    if records[1][2].serial != current.serial:  # type: ignore[attr-defined]
-        raise TransferFormatError(f"IXFR starts at serial {records[1][2].serial}, "  # type: ignore[attr-defined]
-                                  f"not at the serial held ({current.serial})")
+    first = soa_serial(records[1][4])
+    if first != current.serial:
+        raise TransferFormatError(f"IXFR starts at serial {first}, not at the serial held ({current.serial})")
     body = records[1:-1]
-    if records[-1][2].rdtype != SOA or records[-1][2].serial != new_serial:  # type: ignore[attr-defined]
+    if records[-1][1] != SOA or soa_serial(records[-1][4]) != new_serial:
         raise TransferFormatError("the IXFR answer ended without the closing SOA record")
     adding = True  # the first SOA of the body opens a deletion section
-    for name, ttl, rdata in body:
-        if rdata.rdtype == SOA:
+    for owner, rdtype, _, ttl, wire in body:
+        if rdtype == SOA:
             adding = not adding
             if adding:
-                current.add(name, ttl, rdata)  # the version this difference leads to
+                current.add(owner, rdtype, ttl, wire)  # the version this difference leads to
             continue
         if adding:
-            current.add(name, ttl, rdata)
+            current.add(owner, rdtype, ttl, wire)
         else:
-            current.remove(name, rdata)
+            current.remove(owner, rdtype, wire)
     if current.serial != new_serial:
         raise TransferFormatError(f"IXFR left the zone at serial {current.serial}, expected {new_serial}")
     return current

@@ -1,0 +1,127 @@
+"""dnswire against dnspython, the reference parser: the same owners, rdata and canonical values for
+what dnspython writes (with name compression), and a clean WireError for every malformed message."""
+
+from __future__ import annotations
+
+import struct
+
+import dns.message
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler import dnswire
+from reconciler.providers.rfc2136 import records
+
+ZONE = dns.name.from_text("namgun.or.kr.")
+
+labels = st.one_of(
+    st.sampled_from(["www", "MAIL", "_dmarc", "*", "xn--2e0b", "a-b", "_tcp"]),
+    st.binary(min_size=1, max_size=12),  # any octets: dots, quotes, spaces, control and high bytes
+)
+names = st.lists(labels, min_size=0, max_size=4).map(
+    lambda parts: dns.name.Name([p.encode() if isinstance(p, str) else p for p in parts]).concatenate(ZONE))
+
+
+def rdatas() -> st.SearchStrategy[dns.rdata.Rdata]:
+    IN = dns.rdataclass.IN
+    t = dns.rdatatype
+    return st.one_of(
+        st.binary(min_size=4, max_size=4).map(lambda b: dns.rdata.from_wire(IN, t.A, b, 0, 4)),
+        st.binary(min_size=16, max_size=16).map(lambda b: dns.rdata.from_wire(IN, t.AAAA, b, 0, 16)),
+        st.sampled_from(["::ffff:192.0.2.1", "2001:db8::1", "::", "1:0:1:1:1:1:1:1", "::1"]).map(
+            lambda s: dns.rdata.from_text(IN, t.AAAA, s)),
+        st.lists(st.binary(max_size=255), min_size=1, max_size=4).map(
+            lambda strings: dns.rdata.from_wire(IN, t.TXT, b"".join(bytes([len(s)]) + s for s in strings), 0,
+                                                sum(len(s) + 1 for s in strings))),
+        names.map(lambda n: dns.rdata.from_wire(IN, t.CNAME, n.to_wire(), 0, len(n.to_wire()))),
+        names.map(lambda n: dns.rdata.from_wire(IN, t.NS, n.to_wire(), 0, len(n.to_wire()))),
+        names.map(lambda n: dns.rdata.from_wire(IN, t.PTR, n.to_wire(), 0, len(n.to_wire()))),
+        st.tuples(st.integers(0, 65535), names).map(
+            lambda pn: dns.rdata.from_wire(IN, t.MX, struct.pack("!H", pn[0]) + pn[1].to_wire(), 0,
+                                           2 + len(pn[1].to_wire()))),
+        st.tuples(st.integers(0, 65535), st.integers(0, 65535), st.integers(0, 65535), names).map(
+            lambda s: dns.rdata.from_wire(IN, t.SRV, struct.pack("!HHH", *s[:3]) + s[3].to_wire(), 0,
+                                          6 + len(s[3].to_wire()))),
+        st.tuples(st.integers(0, 255), st.sampled_from([b"issue", b"iodef", b"ISSUEWILD"]), st.binary(max_size=40)).map(
+            lambda c: dns.rdata.from_wire(IN, t.CAA, bytes([c[0], len(c[1])]) + c[1] + c[2], 0,
+                                          2 + len(c[1]) + len(c[2]))),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(rdatas())
+def test_canonical_equals_the_dnspython_path(rdata: dns.rdata.Rdata) -> None:
+    assert dnswire.canonical(rdata.rdtype, rdata.to_wire()) == records.canonical(rdata)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(names, st.integers(0, 2**31 - 1), rdatas()), min_size=1, max_size=12))
+def test_message_records_equal_dnspython_with_compression(rrs: list) -> None:
+    message = dns.message.Message(id=7)
+    for name, ttl, rdata in rrs:
+        rrset = dns.rrset.RRset(name, rdata.rdclass, rdata.rdtype)
+        rrset.add(rdata, ttl)
+        message.answer.append(rrset)
+    wire = message.to_wire()  # dnspython compresses owners and the names inside NS/CNAME/PTR/MX
+    parsed = dnswire.Message(wire)
+    reference = dns.message.from_wire(wire, one_rr_per_rrset=True)  # in wire order, duplicates kept
+    expected = [(rrset.name.to_text().lower(), rd.rdtype, rd.rdclass, rrset.ttl, rd.to_wire())
+                for rrset in reference.answer for rd in rrset]
+    assert parsed.answer == expected
+    assert parsed.id == 7
+
+
+def test_soa_and_unhandled_types_are_written_out_uncompressed() -> None:
+    message = dns.message.Message(id=1)
+    for text, rtype in ((f"ns1.{ZONE} hostmaster.{ZONE} 2026120301 3600 600 86400 300", "SOA"),
+                        (f"hostmaster.{ZONE} txt.{ZONE}", "RP"),
+                        ("1 1 dd465c09cfa51fb45020cc83316fff21b9ec74ac", "SSHFP")):
+        rrset = dns.rrset.RRset(ZONE, dns.rdataclass.IN, dns.rdatatype.from_text(rtype))
+        rrset.add(dns.rdata.from_text("IN", rtype, text), 300)
+        message.answer.append(rrset)
+    parsed = dnswire.Message(message.to_wire())
+    assert [r[4] for r in parsed.answer] == [rs[0].to_wire() for rs in message.answer]
+    assert dnswire.soa_serial(parsed.answer[0][4]) == 2026120301
+
+
+def header(an: int = 1, ar: int = 0) -> bytes:
+    return struct.pack("!HHHHHH", 1, 0x8000, 0, an, 0, ar)
+
+
+A_RR = struct.pack("!HHIH", 1, 1, 300, 4) + bytes([192, 0, 2, 1])
+
+
+@pytest.mark.parametrize("wire, problem", [
+    (header() + b"\xc0\x0c" + A_RR, "does not point backwards"),  # a pointer to itself: a loop
+    (header() + b"\x03www\xc0\x20" + A_RR, "does not point backwards"),  # a pointer forwards
+    (header() + b"\x03ww", "past the end"),
+    (header() + b"\xc0", "past the end"),
+    (header() + b"\x41" + b"a" * 65 + b"\x00" + A_RR, "unknown label type"),
+    (header() + b"".join(b"\x3f" + b"a" * 63 for _ in range(4)) + b"\x00" + A_RR, "longer than 255"),
+    (header() + b"\x00" + struct.pack("!HHIH", 1, 1, 300, 5) + bytes(5), "wrong length"),
+    (header() + b"\x00" + struct.pack("!HHIH", 1, 1, 300, 40) + bytes(4), "past the end"),
+    (header() + b"\x00" + struct.pack("!HHIH", 16, 1, 300, 3) + b"\x05ab", "past its rdata"),
+    (header() + b"\x00" + A_RR + b"junk", "octets after the last record"),
+    (header() + b"\x00" + struct.pack("!HHIH", 5, 1, 300, 3) + b"\x01a\x00" + b"x", "octets after"),
+    (header() + b"\x00" + struct.pack("!HHIH", 5, 1, 300, 4) + b"\x01a\x00x", "does not match its name"),
+    (header(an=0, ar=2) + b"\x00" + struct.pack("!HHIH", 250, 255, 0, 0) + b"\x00" + A_RR, "TSIG record"),
+    (b"\x00\x01", "shorter than its header"),
+])
+def test_malformed_messages_raise_wire_error(wire: bytes, problem: str) -> None:
+    with pytest.raises(dnswire.WireError, match=problem):
+        dnswire.Message(wire)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_octets_never_crash_otherwise(noise: bytes) -> None:
+    try:
+        dnswire.Message(header(an=3) + noise)
+    except dnswire.WireError:
+        pass
