@@ -80,7 +80,7 @@ def compare(expected: Expected, answer: Answer, server: Server) -> list[str]:
 
 
 def _published(answer: Answer) -> list[str]:
-    return sorted(records.canonical(r) for r in answer.rdatas)
+    return sorted(answer.values())
 
 
 def _value_failures(where: str, expected: Expected, answer: Answer, published: list[str]) -> list[str]:

@@ -15,7 +15,6 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from ..providers.rfc2136 import records
 from .query import Server, ask
 
 
@@ -74,4 +73,4 @@ class DnsLookup:
         if answer.rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             self.problems.append(f"{name} {rtype}: {server} answered {dns.rcode.to_text(answer.rcode or 0)}")
             return None
-        return [records.canonical(r) for r in answer.rdatas]
+        return answer.values()

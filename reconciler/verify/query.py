@@ -11,6 +11,7 @@ import ipaddress
 import secrets
 import selectors
 import socket
+import struct
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,8 @@ import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+
+from .. import dnswire
 
 EDNS_PAYLOAD = 1232  # the DNS flag day 2020 size: no IP fragmentation
 DEFAULT_WORKERS = 32
@@ -81,14 +84,22 @@ class Answer:
     rcode: int | None = None  # None: no answer at all (see error)
     authoritative: bool = False
     ttl: int | None = None
-    rdatas: list[dns.rdata.Rdata] = field(default_factory=list)
+    wires: list[bytes] = field(default_factory=list)  # the answer's rdata, uncompressed (dnswire)
     cname: dns.name.Name | None = None  # the name answered with a CNAME instead
     error: str | None = None
     tcp: bool = False
 
     @property
     def exists(self) -> bool:
-        return bool(self.rdatas)
+        return bool(self.wires)
+
+    @property
+    def rdatas(self) -> list[dns.rdata.Rdata]:
+        return [dnswire.to_rdata(self.rdtype, w) for w in self.wires]
+
+    def values(self) -> list[str]:
+        """The canonical value text of each record (a modelled type)."""
+        return [dnswire.canonical(self.rdtype, w) for w in self.wires]
 
     @property
     def status(self) -> str:
@@ -98,7 +109,7 @@ class Answer:
             return "NXDOMAIN"
         if self.rcode != dns.rcode.NOERROR:
             return dns.rcode.to_text(self.rcode or 0)
-        return "found" if self.rdatas else "no such record (NOERROR, no data)"
+        return "found" if self.wires else "no such record (NOERROR, no data)"
 
 
 def make_query(server: Server, name: dns.name.Name, rdtype: int) -> dns.message.QueryMessage:
@@ -133,7 +144,7 @@ def _read(out: Answer, response: dns.message.Message) -> Answer:
     for _ in range(8):  # follow a CNAME chain inside the answer (a resolver returns it whole)
         rrset = response.get_rrset(response.answer, target, dns.rdataclass.IN, rdtype)
         if rrset is not None:
-            out.rdatas, out.ttl = list(rrset), rrset.ttl
+            out.wires, out.ttl = [rd.to_wire() for rd in rrset], rrset.ttl
             break
         alias = response.get_rrset(response.answer, target, dns.rdataclass.IN, dns.rdatatype.CNAME)
         if alias is None or rdtype == dns.rdatatype.CNAME:
@@ -172,9 +183,10 @@ def _pipelined(server: Server, questions: list[tuple[dns.name.Name, int]],
         sock.connect((server.host, server.port))
     except OSError:
         return answers
-    pending: dict[int, tuple[tuple[dns.name.Name, int], dns.message.QueryMessage, float]] = {}
+    pending: dict[int, tuple[tuple[dns.name.Name, int], float]] = {}
     todo = list(reversed(questions))
     next_id = secrets.randbelow(65536)
+    flags = 0x0100 if server.recursive else 0  # RD only when asking a resolver
     with sock, selectors.DefaultSelector() as selector:
         sock.setblocking(False)
         selector.register(sock, selectors.EVENT_READ)
@@ -183,20 +195,18 @@ def _pipelined(server: Server, questions: list[tuple[dns.name.Name, int]],
                 question = todo.pop()
                 while next_id in pending:
                     next_id = (next_id + 1) % 65536
-                query = make_query(server, *question)
-                query.id = next_id
                 try:
-                    sock.send(query.to_wire())
+                    sock.send(_query_wire(next_id, flags, *question))
                 except BlockingIOError:
                     todo.append(question)
                     break
                 except OSError:
                     return answers  # e.g. ICMP port unreachable: the server is down
-                pending[next_id] = (question, query, time.monotonic() + timeout)
+                pending[next_id] = (question, time.monotonic() + timeout)
                 next_id = (next_id + 1) % 65536
             if not selector.select(timeout=0.05):
                 now = time.monotonic()
-                for qid in [i for i, (_, _, deadline) in pending.items() if deadline < now]:
+                for qid in [i for i, (_, deadline) in pending.items() if deadline < now]:
                     del pending[qid]  # no answer: retried one by one
                 continue
             while True:
@@ -206,17 +216,48 @@ def _pipelined(server: Server, questions: list[tuple[dns.name.Name, int]],
                     break
                 except OSError:
                     return answers
-                if len(wire) < 2:
+                if len(wire) < 12:
                     continue
                 entry = pending.pop(int.from_bytes(wire[:2], "big"), None)
                 if entry is None:
                     continue
-                question, query, _ = entry
-                try:
-                    response = dns.message.from_wire(wire, question_only=False, raise_on_truncation=False)
-                except dns.exception.DNSException:
-                    continue
-                if not query.is_response(response) or response.flags & dns.flags.TC:
-                    continue
-                answers[question] = _read(Answer(*question), response)
+                answer = _read_wire(entry[0], wire)
+                if answer is not None:  # else retried one by one (truncated, malformed, mismatched)
+                    answers[entry[0]] = answer
     return answers
+
+
+_OPT = b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, EDNS_PAYLOAD, 0, 0)  # EDNS(0), no options
+
+
+def _query_wire(qid: int, flags: int, name: dns.name.Name, rdtype: int) -> bytes:
+    """The same question make_query() builds, written directly: header, question, OPT."""
+    return struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 1) + name.to_wire() + struct.pack("!HH", rdtype, 1) + _OPT
+
+
+def _read_wire(question: tuple[dns.name.Name, int], wire: bytes) -> Answer | None:
+    """The answer to ``question`` in one UDP response, or None to retry it (truncated, malformed,
+    not a response to it). The CNAME chain inside the answer is followed as _read() does."""
+    try:
+        message = dnswire.Message(wire)
+    except dnswire.WireError:
+        return None
+    name, rdtype = question
+    asked = name.to_text().lower()
+    if (not message.flags & dns.flags.QR or message.flags & dns.flags.TC or (message.flags >> 11) & 0xF
+            or message.question != [(asked, rdtype, dns.rdataclass.IN)]):
+        return None
+    out = Answer(name, rdtype, rcode=message.rcode, authoritative=bool(message.flags & dns.flags.AA))
+    target = asked
+    for _ in range(8):
+        found = [(ttl, rdata) for owner, rt, rc, ttl, rdata in message.answer
+                 if owner == target and rt == rdtype and rc == dns.rdataclass.IN]
+        if found:
+            out.wires, out.ttl = [rdata for _, rdata in found], min(ttl for ttl, _ in found)
+            break
+        alias = [rdata for owner, rt, _, _, rdata in message.answer if owner == target and rt == dns.rdatatype.CNAME]
+        if not alias or rdtype == dns.rdatatype.CNAME:
+            break
+        target = dnswire.canonical(dns.rdatatype.CNAME, alias[0])
+        out.cname = out.cname or dns.name.from_text(target)
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 
+import dns.flags
 import dns.message
 import dns.name
 import dns.rdata
@@ -125,3 +126,35 @@ def test_random_octets_never_crash_otherwise(noise: bytes) -> None:
         dnswire.Message(header(an=3) + noise)
     except dnswire.WireError:
         pass
+
+
+# ------------------------------------------------------------------ verification answers (query.py)
+
+def test_pipelined_answer_reading_equals_the_dnspython_path() -> None:
+    from reconciler.verify.query import Answer, _read, _read_wire
+
+    name = dns.name.from_text(f"www.{ZONE}")
+    query = dns.message.make_query(name, "A")
+    cases = {
+        "direct": [(f"www.{ZONE}", 300, "A", "192.0.2.1"), (f"www.{ZONE}", 300, "A", "192.0.2.2")],
+        "chain": [(f"www.{ZONE}", 60, "CNAME", f"web.{ZONE}"), (f"web.{ZONE}", 60, "CNAME", f"Host.{ZONE}"),
+                  (f"host.{ZONE}", 120, "A", "192.0.2.7")],
+        "dangling": [(f"www.{ZONE}", 60, "CNAME", "gone.example.")],
+        "empty": [],
+    }
+    for label, rrs in cases.items():
+        response = dns.message.make_response(query)
+        for owner, ttl, rtype, value in rrs:
+            response.answer.append(dns.rrset.from_text(owner, ttl, "IN", rtype, value))
+        response.flags |= dns.flags.AA
+        wire = response.to_wire()
+        got = _read_wire((name, dns.rdatatype.A), wire)
+        want = _read(Answer(name, dns.rdatatype.A), dns.message.from_wire(wire))
+        assert got is not None, label
+        assert (got.wires, got.ttl, got.cname, got.rcode, got.authoritative) == (
+            want.wires, want.ttl, want.cname, want.rcode, want.authoritative), label
+    truncated = dns.message.make_response(query)
+    truncated.flags |= dns.flags.TC
+    other = dns.message.make_response(dns.message.make_query(f"mail.{ZONE}", "A"))
+    for wire in (truncated.to_wire(), other.to_wire(), query.to_wire(), b"\x00" * 12 + b"junk"):
+        assert _read_wire((name, dns.rdatatype.A), wire) is None  # retried one by one

@@ -85,7 +85,10 @@ def axfr_server() -> Iterator[Callable[[Plan], int]]:
                     wire += conn.recv(size - len(wire))
                 query = dns.message.from_wire(wire, keyring=KEYRING)
                 for message in plan(query):
-                    conn.sendall(struct.pack("!H", len(message)) + message)
+                    try:
+                        conn.sendall(struct.pack("!H", len(message)) + message)
+                    except OSError:
+                        return  # the client stopped reading at a message it refused
 
         thread = threading.Thread(target=serve, daemon=True)
         thread.start()

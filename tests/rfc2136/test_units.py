@@ -122,9 +122,8 @@ SERVER = Server("127.0.0.1", 5353)
 
 def txt_answer(*strings: bytes, ttl: int = 3600, aa: bool = True) -> Answer:
     wire = b"".join(bytes([len(s)]) + s for s in strings)
-    rdata = dns.rdata.from_wire(1, 16, wire, 0, len(wire))
     return Answer(dns.name.from_text(f"x.{ZONE}"), 16, rcode=dns.rcode.NOERROR, authoritative=aa, ttl=ttl,
-                  rdatas=[rdata])
+                  wires=[wire])
 
 
 def expect(value: str | None, ttl: int | None = 3600) -> Expected:
