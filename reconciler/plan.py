@@ -35,10 +35,16 @@ class Change:
 
     @property
     def id(self) -> str:
+        # Asked many times per change (plan, check, apply, audit): hashed once per before/after pair.
+        cached = self.__dict__.get("_id")
+        if cached is not None and cached[0] is self.before and cached[1] is self.after:
+            return cached[2]
         body = canonical_json([self.op, self.target, self.kind, list(self.key),
                                self.before.data if self.before else None,
                                self.after.data if self.after else None])
-        return hashlib.sha256(body.encode()).hexdigest()[:12]
+        value = hashlib.sha256(body.encode()).hexdigest()[:12]
+        self.__dict__["_id"] = (self.before, self.after, value)
+        return value
 
     @property
     def ident(self) -> str:

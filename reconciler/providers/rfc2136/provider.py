@@ -48,6 +48,7 @@ class Rfc2136Provider(BaseProvider):
             raise ProviderError(target.name, f"{target.origin}: {exc}") from None
         self._client: Client | None = None
         self.zones: dict[str, ZoneData] = {}
+        self._steps: dict[str, updates.Step] = {}  # change id → step made by check(), reused by apply()
 
     # -------------------------------------------------------------------------------- helpers
     @property
@@ -83,6 +84,7 @@ class Rfc2136Provider(BaseProvider):
                 raise ProviderError(self.name, f"{self._where(zone)}: {exc}",
                                     retryable=exc.scope == "server") from None
             self.zones[zone] = data
+            self._steps.clear()  # made against the data read before
             self._to_live(data, live)
         progress("transferred", len(zones), len(zones))
         live.facts = {"server": self.settings.where,
@@ -105,11 +107,13 @@ class Rfc2136Provider(BaseProvider):
                                {GUARD: f"type {text} is not modelled"})
                 live.unmanaged.append(Unmanaged(res, f"type {text} is not modelled; left as it is"))
                 continue
-            meta: dict[str, Any] = {}
-            if (reason := m.guard_reason(name, rtype, ad_names=guard_ad)) is not None:
-                meta[GUARD] = reason
-            values = [dnswire.canonical(rdtype, w) for w in rrset.wires]
-            live.add(Resource(m.KIND, (zone, name, rtype), m.rrset_data(rrset.ttl, values), meta))
+            if rrset.resource is None:  # else unchanged since the last read (an IXFR touched others)
+                meta: dict[str, Any] = {}
+                if (reason := m.guard_reason(name, rtype, ad_names=guard_ad)) is not None:
+                    meta[GUARD] = reason
+                values = [dnswire.canonical(rdtype, w) for w in rrset.wires]
+                rrset.resource = Resource(m.KIND, (zone, name, rtype), m.rrset_data(rrset.ttl, values), meta)
+            live.add(rrset.resource)
 
     # ---------------------------------------------------------------------------------- check
     def check(self, changes: Sequence[Change]) -> dict[str, str]:
@@ -122,7 +126,7 @@ class Rfc2136Provider(BaseProvider):
             problem = self._refuse(change)
             if problem is None:
                 try:
-                    step = updates.make_step(change, data)
+                    step = self._steps[change.id] = updates.make_step(change, data)
                 except updates.StepError as exc:
                     problem = str(exc)
                 else:
@@ -186,7 +190,7 @@ class Rfc2136Provider(BaseProvider):
                 step = None
                 if problem is None:
                     try:
-                        step = updates.make_step(change, data)
+                        step = self._steps.pop(change.id, None) or updates.make_step(change, data)
                     except updates.StepError as exc:
                         problem = str(exc)
                 if step is None:

@@ -12,6 +12,7 @@ A server that answers IXFR with a full transfer (RFC 1995 §4) is handled the sa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import dns.name
 import dns.rdata
@@ -25,6 +26,10 @@ class RRset:
     rdtype: int
     wires: list[bytes]  # uncompressed rdata as the server sent it
     _rdatas: list[dns.rdata.Rdata] | None = field(default=None, repr=False, compare=False)
+    resource: Any = field(default=None, repr=False, compare=False)  # what the provider made of it
+
+    def changed(self) -> None:
+        self._rdatas = self.resource = None
 
     @property
     def rdatas(self) -> list[dns.rdata.Rdata]:
@@ -88,7 +93,7 @@ class ZoneData:
             rrset.ttl = ttl  # RFC 2181 §5.2: one TTL per RRset; the newest wins
             if wire not in rrset.wires:
                 rrset.wires.append(wire)
-                rrset._rdatas = None
+            rrset.changed()
 
     def remove(self, owner: str, rdtype: int, wire: bytes) -> None:
         if rdtype == SOA:
@@ -104,7 +109,7 @@ class ZoneData:
         else:  # the same record written with other letter case in a name: compare as DNS does
             gone = to_rdata(rdtype, wire)
             rrset.wires = [w for w in rrset.wires if to_rdata(rdtype, w) != gone]
-        rrset._rdatas = None
+        rrset.changed()
         if not rrset.wires:
             del self.rrsets[key]
 
