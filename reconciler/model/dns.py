@@ -128,9 +128,15 @@ class Mx:
     exchange: str
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}\Z")
+
+
 def canonical_value(rtype: str, value: object, zone: str) -> str:
     """One record value in canonical text form (TXT: the raw logical string, unquoted)."""
     if rtype == "A":
+        if isinstance(value, str) and _IPV4.match(value):
+            return value  # already what str(IPv4Address(value)) gives; most zones are mostly A records
         return str(_address(value, ipaddress.IPv4Address))
     if rtype == "AAAA":
         return str(_address(value, ipaddress.IPv6Address))

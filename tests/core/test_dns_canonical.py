@@ -6,6 +6,8 @@ dns-as-code-anchors.md §1.5/§2.3 (TXT compared as one logical string, however 
 
 from __future__ import annotations
 
+import ipaddress
+
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
@@ -309,3 +311,20 @@ def test_ascii_fast_path_gives_what_dnspython_gives(labels, dot):
             m._idna(text)
         return
     assert m._idna(text) == slow
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.ip_addresses(v=4).map(str),
+                 st.lists(st.integers(0, 300), min_size=4, max_size=4).map(lambda p: ".".join(map(str, p))),
+                 st.lists(st.sampled_from(["0", "00", "01", "1", "255", "256", "099"]), min_size=4, max_size=4)
+                 .map(".".join)))
+def test_ipv4_fast_path_equals_ipaddress(text: str) -> None:
+    try:
+        want: str | None = str(ipaddress.IPv4Address(text))
+    except ValueError:
+        want = None
+    try:
+        got: str | None = m.canonical_value("A", text, "example.kr")
+    except m.DnsValueError:
+        got = None
+    assert got == want
