@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import getpass
 import hashlib
 import json
@@ -42,6 +43,7 @@ def _hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)  # the same few field names, thousands of entries per apply
 def _secret_key(key: object) -> bool:
     low = str(key).lower()
     return low in SECRET_KEYS or any(part in low for part in SECRET_PARTS)
