@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -153,7 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A run builds tens of thousands of long-lived objects (records, resources) and frees little cyclic
+# garbage; at CPython's default threshold (700 allocations) the collector re-scans them hundreds of
+# times, about a tenth of a 10,000-record plan. Collections still run, just less often.
+GC_THRESHOLD = (50_000, 20, 100)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if gc.get_threshold()[0] < GC_THRESHOLD[0]:
+        gc.set_threshold(*GC_THRESHOLD)
     parser = build_parser()
     args = parser.parse_args(argv)
     color = sys.stdout.isatty() and not args.no_color and "NO_COLOR" not in os.environ
