@@ -34,7 +34,8 @@ class WireError(dns.exception.FormError):
 
 A, NS, CNAME, SOA, PTR, MX, TXT, AAAA, SRV, OPT, TSIG, CAA = (1, 2, 5, 6, 12, 15, 16, 28, 33, 41, 250, 257)
 _NAME_ONLY = frozenset({NS, CNAME, PTR, 3, 4, 7, 8, 9})  # RFC 1035 types whose rdata is one name (MD, MF, MB, MG, MR)
-_PLAIN_TYPES = frozenset({A, AAAA, TXT, CAA})  # rdata without names: kept as sent after a shape check
+_PLAIN_TYPES = frozenset({A, AAAA, TXT})  # rdata without names: kept as sent after a shape check
+MAX_POINTERS = 16  # dnspython's MAX_COMPRESSION_POINTER_CHAIN: a longer chain is an attack, not a name
 _PLAIN_LABEL = re.compile(rb"[A-Za-z0-9_*-]+\Z")  # labels dnspython writes without escapes
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
@@ -53,6 +54,7 @@ def read_name(wire: bytes, start: int, cache: NameCache) -> tuple[str, bytes, in
     """(lower-case absolute text, uncompressed wire with the sender's case, offset after the name)."""
     labels: list[tuple[int, str, bytes]] = []
     pos, end, limit = start, -1, start  # limit: a pointer must go below every earlier one
+    hops = 0
     suffix_text, suffix_wire = "", b"\x00"
     while True:
         hit = cache.get(pos) if end >= 0 else None  # after a pointer: a suffix read before
@@ -75,6 +77,9 @@ def read_name(wire: bytes, start: int, cache: NameCache) -> tuple[str, bytes, in
                 end = pos + 2
             if target >= limit:
                 raise WireError("a compression pointer does not point backwards")
+            hops += 1
+            if hops > MAX_POINTERS:
+                raise WireError("a chain of more than 16 compression pointers")
             pos = limit = target
             continue
         if size > 63:
@@ -96,6 +101,8 @@ def read_name(wire: bytes, start: int, cache: NameCache) -> tuple[str, bytes, in
 
 def _uncompressed(wire: bytes, start: int, end: int, rdtype: int, rdclass: int, cache: NameCache) -> bytes:
     """The rdata with every compressed name written out (dnspython for types not handled here)."""
+    if rdclass != 1:  # rdata formats below are class IN's (CH's A, for one, is a name and an address)
+        return _by_dnspython(wire, start, end, rdtype, rdclass)
     if rdtype in _PLAIN_TYPES:
         rdata = wire[start:end]
         _check_shape(rdtype, rdata)
@@ -119,6 +126,10 @@ def _uncompressed(wire: bytes, start: int, end: int, rdtype: int, rdclass: int, 
         if end - after != 20:
             raise WireError("SOA rdata has the wrong length")
         return mname + rname + wire[after:end]
+    return _by_dnspython(wire, start, end, rdtype, rdclass)
+
+
+def _by_dnspython(wire: bytes, start: int, end: int, rdtype: int, rdclass: int) -> bytes:
     try:
         return dns.rdata.from_wire(rdclass, rdtype, wire, start, end - start).to_wire()
     except dns.exception.DNSException as exc:
@@ -130,8 +141,6 @@ def _check_shape(rdtype: int, rdata: bytes) -> None:
         raise WireError("address rdata has the wrong length")
     if rdtype == TXT:
         _strings(rdata)
-    elif rdtype == CAA and (len(rdata) < 2 or rdata[1] == 0 or 2 + rdata[1] > len(rdata)):
-        raise WireError("malformed CAA rdata")
 
 
 def _strings(rdata: bytes) -> list[bytes]:
@@ -175,10 +184,17 @@ class Message:
         self.additional, pos = _section(wire, pos, arcount, cache, self)
         if pos != len(wire):
             raise WireError("octets after the last record")
+        opts = [r for r in self.additional if r[1] == OPT]
+        if len(opts) > 1 or any(r[0] != "." for r in opts):  # RFC 6891 §6.1.1: one, owned by the root
+            raise WireError("a malformed OPT record")
 
     @property
     def rcode(self) -> int:
-        return self.flags & 0x000F  # without EDNS extended bits: transfers and answers here do not use them
+        """The response code with EDNS's upper bits (RFC 6891 §6.1.3), e.g. BADVERS."""
+        for _, rdtype, _, ttl, _ in self.additional:
+            if rdtype == OPT:
+                return ((ttl >> 24) & 0xFF) << 4 | (self.flags & 0x000F)
+        return self.flags & 0x000F
 
 
 def _section(wire: bytes, pos: int, count: int, cache: NameCache, message: Message | None) -> tuple[list[Record], int]:
@@ -201,10 +217,14 @@ def _section(wire: bytes, pos: int, count: int, cache: NameCache, message: Messa
             pos = end
             continue
         if rdtype == OPT:
+            if message is None:
+                raise WireError("an OPT record outside the additional section")
             rdata = wire[pos:end]
         else:
             rdata = _uncompressed(wire, pos, end, rdtype, rdclass, cache)
-        out.append((owner, rdtype, rdclass, ttl if ttl <= 0x7FFFFFFF else 0, rdata))
+        if rdtype != OPT and ttl > 0x7FFFFFFF:
+            ttl = 0  # RFC 2181 §8, as dnspython reads it
+        out.append((owner, rdtype, rdclass, ttl, rdata))
         pos = end
     return out, pos
 
@@ -233,6 +253,19 @@ def canonical(rdtype: int, rdata: bytes) -> str:
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
         return f'{flags} {tag} "{escaped}"'
     raise ValueError(f"type {dns.rdatatype.to_text(rdtype)} is not modelled")
+
+
+def relative_to(owner: str, zone: str) -> str | None:
+    """The owner (lower-case absolute text) relative to the zone ("@" for the apex), or None when it is
+    outside. Label-aware: in ``www\\.namgun.or.kr.`` the first dot is part of a label, so that name
+    is not inside ``or.kr.``."""
+    if owner == zone:
+        return "@"
+    cut = len(owner) - len(zone) - 1
+    if cut <= 0 or not owner.endswith(zone) or owner[cut] != ".":
+        return None
+    escapes = len(owner[:cut]) - len(owner[:cut].rstrip("\\"))
+    return owner[:cut] if escapes % 2 == 0 else None
 
 
 def soa_serial(rdata: bytes) -> int:

@@ -185,7 +185,6 @@ def _pipelined(server: Server, questions: list[tuple[dns.name.Name, int]],
         return answers
     pending: dict[int, tuple[tuple[dns.name.Name, int], float]] = {}
     todo = list(reversed(questions))
-    next_id = secrets.randbelow(65536)
     flags = 0x0100 if server.recursive else 0  # RD only when asking a resolver
     with sock, selectors.DefaultSelector() as selector:
         sock.setblocking(False)
@@ -193,23 +192,21 @@ def _pipelined(server: Server, questions: list[tuple[dns.name.Name, int]],
         while todo or pending:
             while todo and len(pending) < WINDOW:
                 question = todo.pop()
-                while next_id in pending:
-                    next_id = (next_id + 1) % 65536
+                qid = secrets.randbelow(65536)  # unpredictable ids: an off-path forger must guess them
+                while qid in pending:
+                    qid = secrets.randbelow(65536)
                 try:
-                    sock.send(_query_wire(next_id, flags, *question))
+                    sock.send(_query_wire(qid, flags, *question))
                 except BlockingIOError:
                     todo.append(question)
                     break
                 except OSError:
                     return answers  # e.g. ICMP port unreachable: the server is down
-                pending[next_id] = (question, time.monotonic() + timeout)
-                next_id = (next_id + 1) % 65536
-            if not selector.select(timeout=0.05):
-                now = time.monotonic()
-                for qid in [i for i, (_, deadline) in pending.items() if deadline < now]:
-                    del pending[qid]  # no answer: retried one by one
-                continue
-            while True:
+                pending[qid] = (question, time.monotonic() + timeout)
+            selector.select(timeout=0.05)
+            # Read what arrived, at most a window's worth, then expire: a server that keeps sending
+            # (answers to nothing, floods) cannot keep unanswered questions waiting forever.
+            for _ in range(WINDOW):
                 try:
                     wire = sock.recv(65535)
                 except BlockingIOError:
@@ -224,6 +221,9 @@ def _pipelined(server: Server, questions: list[tuple[dns.name.Name, int]],
                 answer = _read_wire(entry[0], wire)
                 if answer is not None:  # else retried one by one (truncated, malformed, mismatched)
                     answers[entry[0]] = answer
+            now = time.monotonic()
+            for qid in [i for i, (_, deadline) in pending.items() if deadline < now]:
+                del pending[qid]  # no answer: retried one by one
     return answers
 
 
@@ -255,7 +255,8 @@ def _read_wire(question: tuple[dns.name.Name, int], wire: bytes) -> Answer | Non
         if found:
             out.wires, out.ttl = [rdata for _, rdata in found], min(ttl for ttl, _ in found)
             break
-        alias = [rdata for owner, rt, _, _, rdata in message.answer if owner == target and rt == dns.rdatatype.CNAME]
+        alias = [rdata for owner, rt, rc, _, rdata in message.answer
+                 if owner == target and rt == dns.rdatatype.CNAME and rc == dns.rdataclass.IN]
         if not alias or rdtype == dns.rdatatype.CNAME:
             break
         target = dnswire.canonical(dns.rdatatype.CNAME, alias[0])

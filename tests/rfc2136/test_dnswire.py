@@ -158,3 +158,90 @@ def test_pipelined_answer_reading_equals_the_dnspython_path() -> None:
     other = dns.message.make_response(dns.message.make_query(f"mail.{ZONE}", "A"))
     for wire in (truncated.to_wire(), other.to_wire(), query.to_wire(), b"\x00" * 12 + b"junk"):
         assert _read_wire((name, dns.rdatatype.A), wire) is None  # retried one by one
+
+
+# ------------------------------------------------------- hardening (an attacker's review, issue 6)
+
+def test_a_long_chain_of_pointers_is_refused_quickly() -> None:
+    # Each pointer points at the one before it: dnspython stops after 16 hops; without a cap every name
+    # pointing at the chain's end walks all of it (seconds per message).
+    wire = bytearray(struct.pack("!HHHHHH", 1, 0x8000, 0, 0, 0, 0)) + b"\x00"  # offset 12: the root name
+    previous = 12
+    for _ in range(40):
+        here = len(wire)
+        wire += bytes([0xC0 | (previous >> 8), previous & 0xFF])
+        previous = here
+    assert dnswire.read_name(bytes(wire), 13 + 2 * 15, {})[0] == "."  # 16 hops: still a name
+    with pytest.raises(dnswire.WireError, match="more than 16"):
+        dnswire.read_name(bytes(wire), previous, {})
+
+
+def test_opt_only_once_in_the_additional_section_and_its_extended_rcode_counts() -> None:
+    opt = b"\x00" + struct.pack("!HHIH", 41, 1232, 0x01000000, 0)  # extended rcode 1 → BADVERS (16)
+    assert dnswire.Message(struct.pack("!HHHHHH", 1, 0x8000, 0, 0, 0, 1) + opt).rcode == 16
+    with pytest.raises(dnswire.WireError, match="outside the additional section"):
+        dnswire.Message(struct.pack("!HHHHHH", 1, 0x8000, 0, 1, 0, 0) + opt)
+    with pytest.raises(dnswire.WireError, match="malformed OPT"):
+        dnswire.Message(struct.pack("!HHHHHH", 1, 0x8000, 0, 0, 0, 2) + opt + opt)
+
+
+def test_caa_with_a_tag_dnspython_refuses_is_refused() -> None:
+    rdata = b"\x00\x06is-sue" + b"x"
+    wire = header() + b"\x00" + struct.pack("!HHIH", 257, 1, 300, len(rdata)) + rdata
+    with pytest.raises(dnswire.WireError, match="CAA"):
+        dnswire.Message(wire)
+
+
+@pytest.mark.parametrize("owner, relative", [
+    ("namgun.or.kr.", "@"), ("www.namgun.or.kr.", "www"), ("a.b.namgun.or.kr.", "a.b"),
+    ("www\\.namgun.or.kr.", None),  # one label "www.namgun": outside the zone
+    ("www\\\\.namgun.or.kr.", "www\\\\"),  # a label ending in a backslash, then the zone
+    ("xnamgun.or.kr.", None), ("or.kr.", None), ("other.example.", None),
+])
+def test_relative_to_is_label_aware(owner: str, relative: str | None) -> None:
+    assert dnswire.relative_to(owner, "namgun.or.kr.") == relative
+
+
+def test_pipelined_questions_expire_while_a_server_keeps_sending() -> None:
+    """A server that answers two of three questions and sends a stray datagram every 20 ms: the third
+    question must still expire (and go to the one-by-one retry) instead of waiting forever."""
+    import socket
+    import threading
+    import time
+
+    from reconciler.verify.query import Server, _pipelined
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.02)
+    stop = threading.Event()
+
+    def serve() -> None:
+        peer = None
+        while not stop.is_set():
+            try:
+                wire, peer = sock.recvfrom(65535)
+            except TimeoutError:
+                wire = None
+            if wire:
+                query = dns.message.from_wire(wire)
+                if query.question[0].name.labels[0] != b"n2":
+                    response = dns.message.make_response(query)
+                    response.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "192.0.2.1"))
+                    sock.sendto(response.to_wire(), peer)
+            if peer:
+                sock.sendto(b"\xff\xff" + bytes(10), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    questions = [(dns.name.from_text(f"n{i}.example."), dns.rdatatype.A) for i in range(3)]
+    try:
+        started = time.monotonic()
+        answers = _pipelined(Server("127.0.0.1", sock.getsockname()[1]), questions, 0.5)
+        seconds = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        sock.close()
+    assert seconds < 3
+    assert sorted(str(q[0]) for q in answers) == ["n0.example.", "n1.example."]

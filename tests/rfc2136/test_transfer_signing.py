@@ -19,6 +19,7 @@ import dns.tsigkeyring
 import pytest
 
 from reconciler.config import Target
+from reconciler.dnswire import WireError
 from reconciler.providers.base import ProviderError, Scope
 from reconciler.providers.rfc2136 import create, transfer
 
@@ -38,11 +39,11 @@ def rrset(name: str, rtype: str, value: str) -> dns.rrset.RRset:
 
 
 def answers(query: dns.message.Message, *, sign: list[bool], keyring: dict | None = None,
-            after_end: bool = False) -> list[bytes]:
+            after_end: bool = False, bodies: list[list[dns.rrset.RRset]] | None = None) -> list[bytes]:
     """A three-message AXFR answer: SOA + www, mail + NS, SOA; each message signed or not."""
-    bodies = [[dns.rrset.from_rdata(ORIGIN, 300, SOA), rrset("www", "A", "192.0.2.1")],
-              [rrset("mail", "A", "192.0.2.25"), rrset("@", "NS", f"ns1.{ZONE}.")],
-              [dns.rrset.from_rdata(ORIGIN, 300, SOA)]]
+    bodies = bodies or [[dns.rrset.from_rdata(ORIGIN, 300, SOA), rrset("www", "A", "192.0.2.1")],
+                        [rrset("mail", "A", "192.0.2.25"), rrset("@", "NS", f"ns1.{ZONE}.")],
+                        [dns.rrset.from_rdata(ORIGIN, 300, SOA)]]
     if after_end:
         bodies[2].append(rrset("late", "A", "192.0.2.99"))
     out: list[bytes] = []
@@ -143,3 +144,20 @@ def test_records_after_the_closing_soa_are_refused(axfr_server: Callable[[Plan],
     assert f"127.0.0.1:{port}" in text and ZONE in text and "records after the end of the zone transfer" in text
     assert SECRET not in text
 
+
+
+def soa(owner: str = "@", serial: int = 7) -> dns.rrset.RRset:
+    return rrset(owner, "SOA", f"ns1.{ZONE}. hostmaster.{ZONE}. {serial} 3600 600 86400 300")
+
+
+@pytest.mark.parametrize("bodies, problem", [
+    ([[soa()], [rrset("www", "A", "192.0.2.1")], [soa(serial=8)]], "opened at serial 7 and closed at 8"),
+    ([[soa()], [soa("sub")], [rrset("www", "A", "192.0.2.1")], [soa()]], f"SOA record for sub.{ZONE}."),
+    ([[dns.rrset.from_text("evil.example.", 300, "IN", "SOA", ". . 7 1 1 1 1")], [soa()]], "SOA record for evil"),
+    ([[soa()], [dns.rrset.from_text(f"www.{ZONE}.", 300, "CH", "TXT", "x")], [soa()]], "class CH"),
+])
+def test_a_transfer_that_is_not_one_zone_is_refused(axfr_server: Callable[[Plan], int],
+                                                    bodies: list, problem: str) -> None:
+    port = axfr_server(lambda q: answers(q, sign=[True] * len(bodies), keyring=KEYRING, bodies=bodies))
+    with pytest.raises(WireError, match=problem):
+        run(port)

@@ -111,7 +111,8 @@ def test_ixfr_from_another_serial_is_rejected() -> None:
 def test_zone_names() -> None:
     data = ZoneData(ZONE, ORIGIN)
     assert data.relative(f"{ZONE}.") == "@" and data.relative(f"a.b.{ZONE}.") == "a.b"
-    assert data.relative("other.example.") == "other.example."
+    with pytest.raises(TransferFormatError, match="outside the zone"):
+        data.relative("other.example.")
     assert data.owner("@") == ORIGIN
 
 
@@ -167,3 +168,19 @@ def test_parse_server(text: str, host: str, port: int) -> None:
 def test_parse_server_bad_port() -> None:
     with pytest.raises(ServerError, match=r"port must be 1\.\.65535"):
         parse_server("127.0.0.1:0")
+
+
+def test_ixfr_differences_must_chain_and_delete_only_what_is_held() -> None:
+    data, _, _ = apply_transfer(None, ZONE, ORIGIN, messages(soa(5), a("www", "192.0.2.1"), soa(5)))
+    with pytest.raises(TransferFormatError, match="starts at serial 6, not at the version reached \\(7\\)"):
+        apply_transfer(data, ZONE, ORIGIN, messages(soa(9), soa(5), soa(7), soa(6), soa(9), soa(9)))
+    data, _, _ = apply_transfer(None, ZONE, ORIGIN, messages(soa(5), a("www", "192.0.2.1"), soa(5)))
+    with pytest.raises(TransferFormatError, match="deletes a record"):
+        apply_transfer(data, ZONE, ORIGIN, messages(soa(6), soa(5), a("www", "192.0.2.77"), soa(6), soa(6)))
+
+
+def test_a_record_outside_the_zone_makes_the_transfer_unusable() -> None:
+    outside = dns.name.Name([b"www.namgun", b"or", b"kr", b""])  # "www\.namgun.or.kr.": not in the zone
+    with pytest.raises(TransferFormatError, match="outside the zone"):
+        apply_transfer(None, ZONE, ORIGIN, messages(soa(5), (outside, 300, dns.rdata.from_text("IN", "A", "192.0.2.1")),
+                                                    soa(5)))

@@ -25,6 +25,7 @@ import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.serial
 import dns.tsig
 import dns.xfr
 
@@ -53,10 +54,10 @@ class _Reader:
 
 
 class _End:
-    """Where a transfer ends: the SOA that closes it."""
+    """Where a transfer ends: the SOA that closes it. Every SOA must be the zone's own (at the apex)."""
 
-    def __init__(self, ixfr_query: bool, held_serial: int) -> None:
-        self.ixfr_query, self.held_serial = ixfr_query, held_serial
+    def __init__(self, zone: str, ixfr_query: bool, held_serial: int) -> None:
+        self.zone, self.ixfr_query, self.held_serial = zone, ixfr_query, held_serial
         self.first_serial: int | None = None
         self.ixfr_style: bool | None = None
         self.soas = 0  # SOA records after the first one
@@ -65,25 +66,35 @@ class _End:
     def feed(self, records: list[Record]) -> bool:
         """True when the transfer is complete after these records (which must then be the last)."""
         done = False
-        for _owner, rdtype, _, _, rdata in records:
+        for owner, rdtype, rdclass, _, rdata in records:
             if done:
                 raise WireError("records after the end of the zone transfer")
+            if rdclass != dns.rdataclass.IN:
+                raise WireError(f"a record of class {dns.rdataclass.to_text(rdclass)} in an IN zone transfer")
+            if rdtype == SOA and owner != self.zone:
+                raise WireError(f"an SOA record for {owner} inside the transfer of {self.zone}")
             self.seen += 1
             if self.first_serial is None:
                 if rdtype != SOA:
                     raise WireError("the transfer does not start with the zone's SOA record")
                 self.first_serial = soa_serial(rdata)
-                # IXFR from the serial the server holds: "you are current", the SOA alone (RFC 1995 §4)
-                done = self.ixfr_query and self.first_serial == self.held_serial
+                # IXFR from a serial the server holds, or from one it never reached (its zone went back):
+                # the SOA alone (RFC 1995 §4). The caller tells the two apart.
+                done = self.ixfr_query and (
+                    self.first_serial == self.held_serial
+                    or dns.serial.Serial(self.first_serial) < dns.serial.Serial(self.held_serial))
                 continue
             if self.seen == 2:
                 self.ixfr_style = self.ixfr_query and rdtype == SOA
             if rdtype != SOA:
                 continue
             self.soas += 1
+            serial = soa_serial(rdata)
             if not self.ixfr_style:
-                done = True  # AXFR (or IXFR answered as AXFR): the SOA again closes it
-            elif self.soas % 2 == 1 and soa_serial(rdata) == self.first_serial:
+                if serial != self.first_serial:  # RFC 5936 §2.2: the same SOA opens and closes it
+                    raise WireError(f"the zone transfer opened at serial {self.first_serial} and closed at {serial}")
+                done = True
+            elif self.soas % 2 == 1 and serial == self.first_serial:
                 done = True  # where the next difference would start stands the new version's SOA
         return done
 
@@ -104,7 +115,7 @@ def transfer(server: str, port: int, zone: dns.name.Name, rdtype: int, *, serial
         key = dns.tsig.Key(key_name, key, algorithm)
     deadline = time.monotonic() + lifetime
     zone_text = zone.to_text().lower()
-    end = _End(rdtype == dns.rdatatype.IXFR, serial)
+    end = _End(zone_text, rdtype == dns.rdatatype.IXFR, serial)
     records: list[Record] = []
     count = 0
     with socket.create_connection((server, port), timeout=timeout) as sock:
@@ -151,6 +162,8 @@ def _verify(raw: bytes, message: Message, key: dns.tsig.Key | None, request_mac:
     owner, used = dns.name.from_wire(raw, message.tsig_start)
     after = message.tsig_start + used
     _, rdclass, _, rdlen = struct.unpack_from("!HHIH", raw, after)
+    if rdclass != dns.rdataclass.ANY:
+        raise WireError("a TSIG record whose class is not ANY")
     rdata = dns.rdata.from_wire(rdclass, dns.rdatatype.TSIG, raw, after + 10, rdlen)
     if key is None:
         raise dns.message.UnknownTSIGKey("got a signed answer to an unsigned transfer")

@@ -17,7 +17,7 @@ from typing import Any
 import dns.name
 import dns.rdata
 
-from ...dnswire import NS, SOA, Record, soa_serial, to_rdata
+from ...dnswire import NS, SOA, Record, relative_to, soa_serial, to_rdata
 
 
 @dataclass
@@ -58,11 +58,10 @@ class ZoneData:
 
     def relative(self, owner: str) -> str:
         """Lower-case absolute owner text (dnswire) → the name relative to the zone, "@" for the apex."""
-        if owner == self._suffix[1:]:
-            return "@"
-        if owner.endswith(self._suffix):
-            return owner[:-len(self._suffix)]
-        return owner  # outside the zone: kept absolute, as dnspython's relativize() does
+        relative = relative_to(owner, self._suffix[1:])
+        if relative is None:
+            raise TransferFormatError(f"the record {owner} is outside the zone")
+        return relative
 
     def owner(self, relative: str) -> dns.name.Name:
         return self.origin if relative == "@" else dns.name.from_text(relative, self.origin)
@@ -103,12 +102,15 @@ class ZoneData:
         key = (self.relative(owner), rdtype)
         rrset = self.rrsets.get(key)
         if rrset is None:
-            return
+            raise TransferFormatError(f"the IXFR deletes a record {owner} does not hold")
         if wire in rrset.wires:
             rrset.wires.remove(wire)
         else:  # the same record written with other letter case in a name: compare as DNS does
             gone = to_rdata(rdtype, wire)
-            rrset.wires = [w for w in rrset.wires if to_rdata(rdtype, w) != gone]
+            kept = [w for w in rrset.wires if to_rdata(rdtype, w) != gone]
+            if len(kept) == len(rrset.wires):
+                raise TransferFormatError(f"the IXFR deletes a record {owner} does not hold")
+            rrset.wires = kept
         rrset.changed()
         if not rrset.wires:
             del self.rrsets[key]
@@ -159,6 +161,9 @@ def _incremental(current: ZoneData, records: list[Record], new_serial: int) -> Z
             adding = not adding
             if adding:
                 current.add(owner, rdtype, ttl, wire)  # the version this difference leads to
+            elif soa_serial(wire) != current.serial:
+                raise TransferFormatError(f"an IXFR difference starts at serial {soa_serial(wire)}, not at "
+                                          f"the version reached ({current.serial})")
             continue
         if adding:
             current.add(owner, rdtype, ttl, wire)
