@@ -16,7 +16,7 @@ from . import plan as planmod
 from .audit import AuditLog, actor, new_run_id
 from .config import Config, Target
 from .desired.loader import DesiredState
-from .model.resource import Ref, Resource, canonical_json, fingerprint
+from .model.resource import Ref, Resource, fingerprint
 from .plan import Change, Plan, Refusal
 from .providers import base
 from .providers.base import ChangeResult, LiveState, Provider, ProviderError, Scope
@@ -54,7 +54,7 @@ class ApplyReport:
 
 
 def desired_digest(resources: Sequence[Resource]) -> str:
-    lines = sorted(canonical_json([r.kind, list(r.key), r.data]) for r in resources)
+    lines = sorted(r.canonical_line() for r in resources)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 

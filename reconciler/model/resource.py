@@ -69,6 +69,15 @@ class Resource:
     def guard(self) -> str | None:
         return self.meta.get(GUARD)
 
+    def canonical_line(self) -> str:
+        """``canonical_json([kind, key, data])``, made once: resources are never changed once built
+        (Ref resolution makes new ones), and a run hashes the same ones for the plan and again after
+        the apply."""
+        line = self.__dict__.get("_line")
+        if line is None:
+            line = self.__dict__["_line"] = canonical_json([self.kind, list(self.key), self.data])
+        return line
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "key": list(self.key), "data": _jsonable(self.data)}
         if self.meta:
@@ -117,5 +126,5 @@ def canonical_json(value: Any) -> str:
 
 def fingerprint(resources: list[Resource] | tuple[Resource, ...]) -> str:
     """A hash of a set of resources (order-independent), used to bind a saved plan to live state."""
-    lines = sorted(canonical_json([r.kind, list(r.key), r.data]) for r in resources)
+    lines = sorted(r.canonical_line() for r in resources)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
