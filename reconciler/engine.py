@@ -6,7 +6,6 @@ the comparison. Nothing is applied unless every target was read and the plan pas
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -54,8 +53,7 @@ class ApplyReport:
 
 
 def desired_digest(resources: Sequence[Resource]) -> str:
-    lines = sorted(r.canonical_line() for r in resources)
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return fingerprint(list(resources))
 
 
 class Engine:

@@ -69,15 +69,6 @@ class Resource:
     def guard(self) -> str | None:
         return self.meta.get(GUARD)
 
-    def canonical_line(self) -> str:
-        """``canonical_json([kind, key, data])``, made once: resources are never changed once built
-        (Ref resolution makes new ones), and a run hashes the same ones for the plan and again after
-        the apply."""
-        line = self.__dict__.get("_line")
-        if line is None:
-            line = self.__dict__["_line"] = canonical_json([self.kind, list(self.key), self.data])
-        return line
-
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "key": list(self.key), "data": _jsonable(self.data)}
         if self.meta:
@@ -125,6 +116,10 @@ def canonical_json(value: Any) -> str:
 
 
 def fingerprint(resources: list[Resource] | tuple[Resource, ...]) -> str:
-    """A hash of a set of resources (order-independent), used to bind a saved plan to live state."""
-    lines = sorted(r.canonical_line() for r in resources)
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    """A hash of a set of resources (order-independent), used to bind a saved plan to live state.
+
+    One canonical_json call over the resources sorted by identity (unique within a set): json walks
+    10,000 resources in C in a few milliseconds, where one call per resource cost a tenth of a plan."""
+    ordered = sorted(resources, key=lambda r: (r.kind, repr(r.key)))
+    body = canonical_json([[r.kind, list(r.key), r.data] for r in ordered])
+    return hashlib.sha256(body.encode()).hexdigest()

@@ -43,10 +43,11 @@ def expected_from_change(change: Change) -> Expected | None:
 def verify(server: Server, expected: Sequence[Expected], *, timeout: float = 3.0,
            workers: int = 32) -> list[str]:
     """Failure messages for every expected RRset the server does not answer exactly."""
-    answers = ask_many(server, [(e.owner(), e.rdtype) for e in expected], timeout=timeout, workers=workers)
+    questions = [(e.owner(), e.rdtype) for e in expected]
+    answers = ask_many(server, questions, timeout=timeout, workers=workers)
     failures: list[str] = []
-    for item in expected:
-        failures.extend(compare(item, answers[(item.owner(), item.rdtype)], server))
+    for item, question in zip(expected, questions, strict=True):
+        failures.extend(compare(item, answers[question], server))
     return failures
 
 
