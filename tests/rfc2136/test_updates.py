@@ -6,8 +6,10 @@ import dns.message
 import dns.name
 import dns.rdata
 import dns.rdataclass
+import dns.rdataset
 import dns.rdatatype
 import dns.tsigkeyring
+import dns.update
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -42,11 +44,18 @@ def data_with(*resources: Resource) -> ZoneData:
     return data
 
 
+def parsed(steps: list[updates.Step]) -> dns.update.UpdateMessage:
+    """The rendered UPDATE as dnspython reads it (the reference for what the server is sent)."""
+    msg = dns.message.from_wire(updates.render(ORIGIN, steps, 4242))
+    assert isinstance(msg, dns.update.UpdateMessage) and msg.id == 4242 and msg.zone[0].name == ORIGIN
+    return msg
+
+
 def test_create_has_rrset_does_not_exist_prerequisite() -> None:
     step = updates.make_step(Change.create("t", rr("www", "A", ["192.0.2.1"])), data_with())
-    msg = updates.build(ORIGIN, [step], None, None, None)
+    msg = parsed([step])
     (prereq,) = msg.prerequisite
-    assert prereq.rdclass == dns.rdataclass.NONE and prereq.rdtype == dns.rdatatype.A and len(prereq) == 0
+    assert prereq.deleting == dns.rdataclass.NONE and prereq.rdtype == dns.rdatatype.A and len(prereq) == 0
     (add,) = msg.update
     assert add.rdclass == dns.rdataclass.IN and add.ttl == 3600
 
@@ -57,8 +66,8 @@ def test_update_repeats_exact_rdata_read() -> None:
     odd = dns.rdata.from_text("IN", "TXT", '"v=spf1 " "-all"')  # split by another tool
     held(data, "split", 3600, odd)
     step = updates.make_step(Change.update("t", live, rr("split", "TXT", ["v=spf1 mx -all"]), ["values"]), data)
-    assert step.present == [odd]
-    msg = updates.build(ORIGIN, [step], None, None, None)
+    assert step.present == [odd.to_wire()]
+    msg = parsed([step])
     (prereq,) = msg.prerequisite
     assert prereq.rdclass == dns.rdataclass.IN and prereq.ttl == 0 and list(prereq) == [odd]
     delete, add = msg.update
@@ -69,7 +78,7 @@ def test_apex_ns_update_adds_then_removes_old_values() -> None:
     live = rr("@", "NS", ["ns1.namgun.or.kr."])
     step = updates.make_step(Change.update("t", live, rr("@", "NS", ["ns2.namgun.or.kr."]), ["values"]),
                              data_with(live))
-    msg = updates.build(ORIGIN, [step], None, None, None)
+    msg = parsed([step])
     add, remove = msg.update
     assert add.deleting is None and str(add[0].target) == "ns2.namgun.or.kr."
     assert remove.deleting == dns.rdataclass.NONE and str(remove[0].target) == "ns1.namgun.or.kr."
@@ -132,12 +141,14 @@ def make_changes(count: int, long_every: int = 7) -> tuple[list[updates.Step], Z
 def test_batches_never_exceed_the_limit(count: int, limit: int) -> None:
     steps, _ = make_changes(count)
     fixed = updates.overhead(ORIGIN, KEY, ALG)
+    steps = [s for s in steps if fixed + s.size <= limit]  # check() refuses the others before apply
     batches = updates.pack(steps, limit, fixed)
-    assert sum(len(b) for b in batches) == count
-    assert len({s.change.id for b in batches for s in b}) == count
+    assert sum(len(b) for b in batches) == len(steps)
+    assert len({s.change.id for b in batches for s in b}) == len(steps)
     for batch in batches:
-        wire = updates.build(ORIGIN, batch, KEYRING, KEY, ALG).to_wire()
-        assert len(wire) <= limit
+        wire, mac = updates.sign(updates.render(ORIGIN, batch, 1), KEYRING, KEY, ALG)
+        assert len(wire) <= limit and mac
+        assert dns.message.from_wire(wire, keyring=KEYRING).had_tsig  # dnspython verifies the signature
 
 
 def test_batching_is_not_one_message_per_record() -> None:
@@ -155,3 +166,39 @@ def test_changes_of_one_name_stay_together_in_order() -> None:
         ops = [(s.change.op, s.change.key[2]) for s in batch if s.change.key[1] == "x"]
         if ops:
             assert ops == [("delete", "A"), ("create", "CNAME")]
+
+
+def test_apex_ns_keeps_a_value_that_differs_only_in_letter_case() -> None:
+    # held "NS1.namgun.or.kr." and desired "ns1.namgun.or.kr." are one record to DNS: deleting the held
+    # spelling after adding the new one would delete both (RFC 2136 §2.5.4 compares names without case)
+    data = ZoneData(ZONE, ORIGIN)
+    held(data, "@", 3600, dns.rdata.from_text("IN", "NS", "NS1.namgun.or.kr."))
+    live = rr("@", "NS", ["ns1.namgun.or.kr."])
+    step = updates.make_step(Change.update("t", live, rr("@", "NS", ["ns1.namgun.or.kr.", "ns2.namgun.or.kr."]),
+                                           ["values"]), data)
+    assert step.remove == [] and len(step.add) == 2
+
+
+def test_a_signed_update_is_accepted_by_dnspython_and_matches_its_own_rendering() -> None:
+    steps, _ = make_changes(40)
+    wire, mac = updates.sign(updates.render(ORIGIN, steps, 77), KEYRING, KEY, ALG)
+    ours = dns.message.from_wire(wire, keyring=KEYRING)
+    assert ours.had_tsig and ours.mac == mac
+    reference = dns.update.UpdateMessage(ORIGIN, id=77)
+    for step in steps:  # the same records through dnspython's own API
+        if step.present is not None:
+            rdataset = dns.rdataset.Rdataset(dns.rdataclass.IN, step.rdtype)
+            for w in step.present:
+                rdataset.add(dns.rdata.from_wire(1, step.rdtype, w, 0, len(w)), 0)
+            reference.present(step.owner, rdataset)
+        if step.absent:
+            reference.absent(step.owner, step.rdtype)
+    for step in steps:
+        if step.delete_rrset:
+            reference.delete(step.owner, step.rdtype)
+        if step.add:
+            reference.add(step.owner, step.add_ttl,
+                          *[dns.rdata.from_wire(1, step.rdtype, w, 0, len(w)) for w in step.add])
+    again = dns.message.from_wire(reference.to_wire())
+    assert [str(r) for r in ours.prerequisite] == [str(r) for r in again.prerequisite]
+    assert [str(r) for r in ours.update] == [str(r) for r in again.update]

@@ -15,16 +15,18 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
 import dns.query
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.tsig
-import dns.update
 import dns.xfr
 
 from ...dnswire import WireError
 from . import errors, transfer
 from .settings import Settings
+from .updates import sign
 from .zonedata import TransferFormatError, ZoneData, apply_transfer
 
 
@@ -99,14 +101,19 @@ class Client:
         return data
 
     # -------------------------------------------------------------------------------- updates
-    def send_update(self, message: dns.update.UpdateMessage) -> int:
-        """Send one UPDATE over the shared TCP connection; the answer's rcode (TSIG verified).
+    def send_update(self, unsigned: bytes) -> int:
+        """Sign (TSIG) and send one rendered UPDATE over the shared TCP connection; the answer's rcode
+        (its TSIG verified by dnspython).
 
         Raises errors.Failure. A failure while sending on a reused connection (the server closed it
         while idle) is retried once on a fresh one: the server never saw that message. A failure after
         the message was sent has an unknown outcome and is reported as such.
         """
-        wire = message.to_wire(max_size=65535)
+        qid = int.from_bytes(unsigned[:2], "big")
+        wire, mac = sign(unsigned, self.keyring, self.key_name, self.algorithm)
+        if len(wire) > 65535:
+            raise errors.Failure(f"an UPDATE of {len(wire)} octets is over the 65,535 a DNS message can hold",
+                                 "message")
         self.stats.update_messages += 1
         self.stats.update_octets += len(wire)
         self.stats.largest_update = max(self.stats.largest_update, len(wire))
@@ -126,8 +133,7 @@ class Client:
                         continue
                     raise self._not_sent(exc) from None
                 try:
-                    answer, _ = dns.query.receive_tcp(sock, expiration, keyring=self.keyring,
-                                                      request_mac=message.mac)
+                    answer, _ = dns.query.receive_tcp(sock, expiration, keyring=self.keyring, request_mac=mac)
                 except Exception as exc:
                     self._close()
                     failure = self.failure(exc)
@@ -135,7 +141,8 @@ class Client:
                         raise failure from None
                     raise errors.Failure(f"{failure}; the update was sent, so whether the server applied it "
                                          "is unknown", "server", unknown=True) from None
-                if not message.is_response(answer):
+                if (answer.id != qid or not answer.flags & dns.flags.QR
+                        or answer.opcode() != dns.opcode.UPDATE):
                     self._close()
                     raise errors.Failure("the server's answer does not match the update sent", "server",
                                          unknown=True)

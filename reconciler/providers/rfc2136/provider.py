@@ -13,6 +13,7 @@ DNS on zones that accept non-secure updates). What it never does:
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -223,8 +224,7 @@ class Rfc2136Provider(BaseProvider):
         outcome = _Outcome()
         pending = list(batch)
         for attempt in (1, 2):
-            message = updates.build(data.origin, pending, self.client.keyring, self.client.key_name,
-                                    self.client.algorithm)
+            message = updates.render(data.origin, pending, secrets.randbelow(65536))
             try:
                 rcode = self.client.send_update(message)
             except errors.Failure as exc:
@@ -260,8 +260,8 @@ class Rfc2136Provider(BaseProvider):
                 outcome.results[step.change.id] = ChangeResult(
                     step.change.id, False,
                     error=(f"{label}: {updates.relative_key(step.change)} was changed on the server since it was "
-                           f"read (expected {updates.describe_values(step.present)}, now "
-                           f"{updates.describe_values(now)}); not overwritten, nothing in this change was "
+                           f"read (expected {updates.describe_values(step.rdtype, step.present)}, now "
+                           f"{updates.describe_values(step.rdtype, now)}); not overwritten, nothing in this change was "
                            "applied; the next run re-reads and plans again"),
                     detail={"rcode": dns.rcode.to_text(rcode), "conflict": True})
             moved_ids = {s.change.id for s, _ in moved}
@@ -274,17 +274,20 @@ class Rfc2136Provider(BaseProvider):
                 return outcome
         return outcome
 
-    def _moved(self, steps: list[updates.Step]) -> list[tuple[updates.Step, list[Any] | None]]:
-        """Steps whose prerequisite no longer holds, with what the server holds now."""
+    def _moved(self, steps: list[updates.Step]) -> list[tuple[updates.Step, list[bytes] | None]]:
+        """Steps whose prerequisite no longer holds, with what the server holds now (rdata octets)."""
         def current(step: updates.Step) -> tuple[updates.Step, list[Any] | None]:
             return step, self.client.query_rrset(step.owner, step.rdtype)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             states = list(pool.map(current, steps))
-        moved = []
+        moved: list[tuple[updates.Step, list[bytes] | None]] = []
         for step, now in states:
-            if (step.absent and now) or (step.present is not None and set(now or []) != set(step.present)):
-                moved.append((step, now))
+            held = None if now is None else [r.to_wire() for r in now]
+            # compared as the server compares rdata (dnspython's equality: names without letter case)
+            expected = {dnswire.to_rdata(step.rdtype, w) for w in step.present or []}
+            if (step.absent and now) or (step.present is not None and set(now or []) != expected):
+                moved.append((step, held))
         return moved
 
     # --------------------------------------------------------------------------------- verify
