@@ -5,9 +5,9 @@ only for the reconciler to turn them into text again; that was most of a plan's 
 Here a record is a tuple ``(owner, rdtype, rdclass, ttl, rdata)``: the owner as lower-case absolute
 text, exactly as ``dns.name.Name.to_text().lower()`` writes it, and the rdata as uncompressed wire
 octets with the case the server sent (RFC 2136 prerequisites compare on them, so they must be
-repeated as read). ``canonical`` turns the rdata of a modelled type into the model's value text, the
-same text ``providers.rfc2136.records.canonical`` gives for the dnspython rdata (a test holds them
-equal). Anything unusual goes through dnspython, which stays the reference parser.
+repeated as read). ``canonical`` turns the rdata of a modelled type into the model's value text,
+the same text as built from dnspython's rdata (tests/rfc2136/test_dnswire.py holds them equal).
+Anything unusual goes through dnspython, which stays the reference parser.
 
 Malformed input raises ``WireError`` (a ``dns.exception.FormError``): names are bounded to 255
 octets, compression pointers must point strictly backwards (RFC 1035 §4.1.4; no loops), every
@@ -140,10 +140,10 @@ def _check_shape(rdtype: int, rdata: bytes) -> None:
     if (rdtype == A and len(rdata) != 4) or (rdtype == AAAA and len(rdata) != 16):
         raise WireError("address rdata has the wrong length")
     if rdtype == TXT:
-        _strings(rdata)
+        txt_strings(rdata)
 
 
-def _strings(rdata: bytes) -> list[bytes]:
+def txt_strings(rdata: bytes) -> list[bytes]:
     """The character-strings of a TXT rdata (RFC 1035 §3.3.14: one or more)."""
     out: list[bytes] = []
     pos = 0
@@ -234,7 +234,7 @@ def _section(wire: bytes, pos: int, count: int, cache: NameCache, message: Messa
 def canonical(rdtype: int, rdata: bytes) -> str:
     """The model's value text for one rdata of a modelled type (names absolute, lower-case)."""
     if rdtype == TXT:
-        return m.txt_join(_strings(rdata))
+        return m.txt_join(txt_strings(rdata))
     if rdtype == A:
         return f"{rdata[0]}.{rdata[1]}.{rdata[2]}.{rdata[3]}"
     if rdtype == AAAA:

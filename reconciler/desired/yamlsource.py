@@ -300,24 +300,8 @@ def _load(loader: Any) -> Any:
                         v = scalar(ev, mode == KEY, smark)
                 m = ev.start_mark
                 p = new_tuple(pos_type, (m.line + 1, m.column + 1))
-                if mode == KEY:
-                    if not isinstance(v, str):
-                        v = value  # keep names as written: `on`, `1.10`, `010` stay text
-                    if v in cur:
-                        raise _Defer(DuplicateKeyError("while reading a mapping", smark,
-                                                       f"duplicate key {v!r} (first at line {kp[v].line})", m))
-                    key, kpos, mode = v, p, VALUE
-                elif mode == VALUE:
-                    cur[key] = v
-                    kp[key] = kpos
-                    vp[key] = p
-                    mode = KEY
-                elif mode == ITEM:
-                    cur.append(v)
-                    kp.append(p)
-                else:
-                    root = v
-                    break
+                if mode == KEY and not isinstance(v, str):
+                    v = value  # keep names as written: `on`, `1.10`, `010` stay text
             elif cls is map_start or cls is seq_start:
                 if ev.anchor is not None:
                     anchor(ev.anchor, ev.start_mark)
@@ -326,51 +310,37 @@ def _load(loader: Any) -> Any:
                 m = ev.start_mark
                 p = new_tuple(pos_type, (m.line + 1, m.column + 1))
                 if tag is not None and tag != "!" and tag != (_MAP if is_map else _SEQ):
+                    # `!!set`, `!!omap`, ...: built whole by PyYAML, then placed like a scalar (below)
                     v = src.subtree(ev, mode == DOC)
-                    if mode == KEY:
-                        if not isinstance(v, str | int | float | bool) and v is not None:
-                            raise _Defer(ConstructorError(None, None, "mapping keys must be scalars", m))
-                        if v in cur:
-                            raise _Defer(DuplicateKeyError("while reading a mapping", smark,
-                                                           f"duplicate key {v!r} (first at line {kp[v].line})", m))
-                        key, kpos, mode = v, p, VALUE
-                    elif mode == VALUE:
-                        cur[key] = v
+                    if mode == KEY and not isinstance(v, str | int | float | bool) and v is not None:
+                        raise _Defer(ConstructorError(None, None, "mapping keys must be scalars", m))
+                else:
+                    if is_map:
+                        new: Any = ymap()
+                        new.pos = p
+                        new_kp = new.key_pos = {}
+                        new_vp = new.value_pos = {}
+                    else:
+                        new = ylist()
+                        new.pos = p
+                        new_kp = new.item_pos = []
+                        new_vp = None
+                    if mode == VALUE:
+                        cur[key] = new
                         kp[key] = kpos
                         vp[key] = p
-                        mode = KEY
+                        stack.append((KEY, cur, kp, vp, key, kpos, smark))
                     elif mode == ITEM:
-                        cur.append(v)
+                        cur.append(new)
                         kp.append(p)
+                        stack.append((ITEM, cur, kp, vp, key, kpos, smark))
+                    elif mode == KEY:
+                        stack.append((KEYNODE, cur, kp, vp, key, kpos, smark))
                     else:
-                        root = v
-                        break
+                        root = new
+                        stack.append((DOC, None, None, None, None, None, None))
+                    mode, cur, kp, vp, smark = (KEY if is_map else ITEM), new, new_kp, new_vp, m
                     continue
-                if is_map:
-                    new: Any = ymap()
-                    new.pos = p
-                    new_kp = new.key_pos = {}
-                    new_vp = new.value_pos = {}
-                else:
-                    new = ylist()
-                    new.pos = p
-                    new_kp = new.item_pos = []
-                    new_vp = None
-                if mode == VALUE:
-                    cur[key] = new
-                    kp[key] = kpos
-                    vp[key] = p
-                    stack.append((KEY, cur, kp, vp, key, kpos, smark))
-                elif mode == ITEM:
-                    cur.append(new)
-                    kp.append(p)
-                    stack.append((ITEM, cur, kp, vp, key, kpos, smark))
-                elif mode == KEY:
-                    stack.append((KEYNODE, cur, kp, vp, key, kpos, smark))
-                else:
-                    root = new
-                    stack.append((DOC, None, None, None, None, None, None))
-                mode, cur, kp, vp, smark = (KEY if is_map else ITEM), new, new_kp, new_vp, m
             elif cls is map_end or cls is seq_end:
                 key_mark = smark
                 mode, cur, kp, vp, key, kpos, smark = stack.pop()
@@ -379,10 +349,28 @@ def _load(loader: Any) -> Any:
                     raise _Defer(ConstructorError(None, None, "mapping keys must be scalars", key_mark))
                 if mode == DOC:
                     break
+                continue
             elif cls is AliasEvent:
                 raise _Defer(src.alias(ev), entry=mode == ITEM)
             else:  # pragma: no cover - libyaml sends only node events inside a document
                 raise yaml.composer.ComposerError(None, None, f"unexpected {cls.__name__}", ev.start_mark)
+            # A finished node (a scalar or a tagged collection) takes its place in the open collection.
+            if mode == KEY:
+                if v in cur:
+                    raise _Defer(DuplicateKeyError("while reading a mapping", smark,
+                                                   f"duplicate key {v!r} (first at line {kp[v].line})", m))
+                key, kpos, mode = v, p, VALUE
+            elif mode == VALUE:
+                cur[key] = v
+                kp[key] = kpos
+                vp[key] = p
+                mode = KEY
+            elif mode == ITEM:
+                cur.append(v)
+                kp.append(p)
+            else:
+                root = v
+                break
     except _Defer as deferred:
         # Where the reader stands: the open collections (outermost first), each with what its next node is.
         frames: list[list[Any]] = [[saved[0] != ITEM, saved[0] == KEY, saved[6]] for saved in stack[1:]]

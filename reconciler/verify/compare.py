@@ -13,9 +13,9 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from .. import dnswire
 from ..desired import mailchecks
 from ..model import dns as m
-from ..providers.rfc2136 import records
 from .query import Answer, Server
 
 
@@ -111,12 +111,12 @@ def _value_failures(where: str, expected: Expected, answer: Answer, published: l
 def _txt_damage(value: str, answer: Answer) -> tuple[str, str] | None:
     """A published TXT that is the desired value cut short or split wrongly: (message, its value)."""
     want = value.encode("utf-8")
-    for rdata in answer.rdatas:
-        strings: tuple[bytes, ...] = tuple(rdata.strings)  # type: ignore[attr-defined]
+    for wire in answer.wires:
+        strings = dnswire.txt_strings(wire)
         got = b"".join(strings)
         if got == want:
             continue
-        shown = records.canonical(rdata)
+        shown = dnswire.canonical(dnswire.TXT, wire)
         if got and want.startswith(got):
             return (f"TXT value truncated: the server publishes {len(got)} of {len(want)} octets "
                     f"({len(strings)} character-string(s)); desired {_short(value)}", shown)

@@ -93,10 +93,6 @@ class Answer:
     def exists(self) -> bool:
         return bool(self.wires)
 
-    @property
-    def rdatas(self) -> list[dns.rdata.Rdata]:
-        return [dnswire.to_rdata(self.rdtype, w) for w in self.wires]
-
     def values(self) -> list[str]:
         """The canonical value text of each record (a modelled type)."""
         return [dnswire.canonical(self.rdtype, w) for w in self.wires]
@@ -134,24 +130,12 @@ def ask(server: Server, name: dns.name.Name, rdtype: int, timeout: float = 3.0) 
     except (OSError, dns.exception.DNSException) as exc:
         out.error = f"{server}: {type(exc).__name__}: {exc}"
         return out
-    return _read(out, response)
-
-
-def _read(out: Answer, response: dns.message.Message) -> Answer:
-    out.rcode = response.rcode()
-    out.authoritative = bool(response.flags & dns.flags.AA)
-    target, rdtype = out.name, out.rdtype
-    for _ in range(8):  # follow a CNAME chain inside the answer (a resolver returns it whole)
-        rrset = response.get_rrset(response.answer, target, dns.rdataclass.IN, rdtype)
-        if rrset is not None:
-            out.wires, out.ttl = [rd.to_wire() for rd in rrset], rrset.ttl
-            break
-        alias = response.get_rrset(response.answer, target, dns.rdataclass.IN, dns.rdatatype.CNAME)
-        if alias is None or rdtype == dns.rdatatype.CNAME:
-            break
-        out.cname = out.cname or alias[0].target  # type: ignore[attr-defined]
-        target = alias[0].target  # type: ignore[attr-defined]
-    return out
+    try:  # dnspython kept the octets it read: one reading of answers, the same as the pipelined one
+        message = dnswire.Message(response.wire)
+    except dnswire.WireError as exc:
+        out.error = f"{server}: malformed answer: {exc}"
+        return out
+    return _answer(out, message)
 
 
 def ask_many(server: Server, questions: Iterable[tuple[dns.name.Name, int]], *, timeout: float = 3.0,
@@ -237,7 +221,7 @@ def _query_wire(qid: int, flags: int, name: dns.name.Name, rdtype: int) -> bytes
 
 def _read_wire(question: tuple[dns.name.Name, int], wire: bytes) -> Answer | None:
     """The answer to ``question`` in one UDP response, or None to retry it (truncated, malformed,
-    not a response to it). The CNAME chain inside the answer is followed as _read() does."""
+    not a response to it)."""
     try:
         message = dnswire.Message(wire)
     except dnswire.WireError:
@@ -247,8 +231,15 @@ def _read_wire(question: tuple[dns.name.Name, int], wire: bytes) -> Answer | Non
     if (not message.flags & dns.flags.QR or message.flags & dns.flags.TC or (message.flags >> 11) & 0xF
             or message.question != [(asked, rdtype, dns.rdataclass.IN)]):
         return None
-    out = Answer(name, rdtype, rcode=message.rcode, authoritative=bool(message.flags & dns.flags.AA))
-    target = asked
+    return _answer(Answer(name, rdtype), message)
+
+
+def _answer(out: Answer, message: dnswire.Message) -> Answer:
+    """The records at the asked name, following a CNAME chain inside the answer (a resolver returns
+    it whole): an RRset's TTL is the lowest of its records, as dnspython reads it."""
+    out.rcode, out.authoritative = message.rcode, bool(message.flags & dns.flags.AA)
+    rdtype = out.rdtype
+    target = out.name.to_text().lower()
     for _ in range(8):
         found = [(ttl, rdata) for owner, rt, rc, ttl, rdata in message.answer
                  if owner == target and rt == rdtype and rc == dns.rdataclass.IN]

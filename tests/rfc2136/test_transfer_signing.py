@@ -15,7 +15,6 @@ import dns.name
 import dns.rdata
 import dns.rrset
 import dns.tsig
-import dns.tsigkeyring
 import pytest
 
 from reconciler.config import Target
@@ -27,8 +26,8 @@ ZONE = "namgun.or.kr"
 ORIGIN = dns.name.from_text(ZONE)
 SECRET = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"
 KEY_NAME = dns.name.from_text("reconciler-key.")
-KEYRING = dns.tsigkeyring.from_text({"reconciler-key.": SECRET})
-OTHER_KEYRING = dns.tsigkeyring.from_text({"reconciler-key.": "b3RoZXJvdGhlcm90aGVyb3RoZXJvdGhlcg=="})
+KEYRING = {KEY_NAME: dns.tsig.Key(KEY_NAME, SECRET)}  # as settings.Tsig.keyring() makes it
+OTHER_KEYRING = {KEY_NAME: dns.tsig.Key(KEY_NAME, "b3RoZXJvdGhlcm90aGVyb3RoZXJvdGhlcg==")}
 SOA = dns.rdata.from_text("IN", "SOA", f"ns1.{ZONE}. hostmaster.{ZONE}. 7 3600 600 86400 300")
 
 Plan = Callable[[dns.message.Message], list[bytes]]

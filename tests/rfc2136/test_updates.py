@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler import dnswire
 from reconciler.model import dns as m
 from reconciler.model.resource import Resource
 from reconciler.plan import Change
@@ -97,7 +98,7 @@ def test_long_txt_is_split_into_character_strings() -> None:
     value = "v=DKIM1; k=rsa; p=" + "A" * 392
     rdata = records.to_rdata("TXT", value)
     assert [len(s) for s in rdata.strings] == [255, 155]
-    assert records.canonical(rdata) == value
+    assert dnswire.canonical(rdata.rdtype, rdata.to_wire()) == value
 
 
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=1200))
@@ -106,7 +107,7 @@ def test_txt_round_trip_any_text(value: str) -> None:
     assert all(len(s) <= 255 for s in rdata.strings)
     wire = rdata.to_digestable()
     back = dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.TXT, wire, 0, len(wire))
-    assert records.canonical(back) == value
+    assert dnswire.canonical(back.rdtype, back.to_wire()) == value
 
 
 @pytest.mark.parametrize("rtype,value", [
@@ -116,7 +117,8 @@ def test_txt_round_trip_any_text(value: str) -> None:
     ("PTR", "mail.namgun.or.kr."), ("NS", "ns1.namgun.or.kr."),
 ])
 def test_canonical_round_trip(rtype: str, value: str) -> None:
-    assert records.canonical(records.to_rdata(rtype, value)) == value
+    rdata = records.to_rdata(rtype, value)
+    assert dnswire.canonical(rdata.rdtype, rdata.to_wire()) == value
 
 
 def make_changes(count: int, long_every: int = 7) -> tuple[list[updates.Step], ZoneData]:
@@ -146,7 +148,7 @@ def test_batches_never_exceed_the_limit(count: int, limit: int) -> None:
     assert sum(len(b) for b in batches) == len(steps)
     assert len({s.change.id for b in batches for s in b}) == len(steps)
     for batch in batches:
-        wire, mac = updates.sign(updates.render(ORIGIN, batch, 1), KEYRING, KEY, ALG)
+        wire, mac = updates.sign(updates.render(ORIGIN, batch, 1), KEYRING, KEY)
         assert len(wire) <= limit and mac
         assert dns.message.from_wire(wire, keyring=KEYRING).had_tsig  # dnspython verifies the signature
 
@@ -181,7 +183,7 @@ def test_apex_ns_keeps_a_value_that_differs_only_in_letter_case() -> None:
 
 def test_a_signed_update_is_accepted_by_dnspython_and_matches_its_own_rendering() -> None:
     steps, _ = make_changes(40)
-    wire, mac = updates.sign(updates.render(ORIGIN, steps, 77), KEYRING, KEY, ALG)
+    wire, mac = updates.sign(updates.render(ORIGIN, steps, 77), KEYRING, KEY)
     ours = dns.message.from_wire(wire, keyring=KEYRING)
     assert ours.had_tsig and ours.mac == mac
     reference = dns.update.UpdateMessage(ORIGIN, id=77)

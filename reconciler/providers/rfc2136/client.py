@@ -110,7 +110,7 @@ class Client:
         the message was sent has an unknown outcome and is reported as such.
         """
         qid = int.from_bytes(unsigned[:2], "big")
-        wire, mac = sign(unsigned, self.keyring, self.key_name, self.algorithm)
+        wire, mac = sign(unsigned, self.keyring, self.key_name)
         if len(wire) > 65535:
             raise errors.Failure(f"an UPDATE of {len(wire)} octets is over the 65,535 a DNS message can hold",
                                  "message")

@@ -111,8 +111,6 @@ def transfer(server: str, port: int, zone: dns.name.Name, rdtype: int, *, serial
         query.use_tsig(keyring, key_name, algorithm=algorithm)
     wire = query.to_wire()
     key = keyring.get(key_name) if keyring is not None and key_name is not None else None
-    if isinstance(key, bytes):  # a keyring of bare secrets, as dns.tsigkeyring.from_text makes
-        key = dns.tsig.Key(key_name, key, algorithm)
     deadline = time.monotonic() + lifetime
     zone_text = zone.to_text().lower()
     end = _End(zone_text, rdtype == dns.rdatatype.IXFR, serial)

@@ -195,15 +195,13 @@ def render(zone: dns.name.Name, steps: Sequence[Step], qid: int) -> bytes:
     return header + question + b"".join(prerequisites) + b"".join(changes)
 
 
-def sign(unsigned: bytes, keyring: dict[dns.name.Name, dns.tsig.Key] | None, key_name: dns.name.Name | None,
-         algorithm: dns.name.Name | None) -> tuple[bytes, bytes]:
+def sign(unsigned: bytes, keyring: dict[dns.name.Name, dns.tsig.Key] | None,
+         key_name: dns.name.Name | None) -> tuple[bytes, bytes]:
     """(the message with its TSIG record appended, the request MAC), as dnspython's renderer signs
     (RFC 8945 §4.3): the MAC covers the message as it was before the record; then ARCOUNT grows."""
     if keyring is None or key_name is None:
         return unsigned, b""
     key = keyring[key_name]
-    if isinstance(key, bytes):  # a keyring of bare secrets (dns.tsigkeyring.from_text)
-        key = dns.tsig.Key(key_name, key, algorithm or dns.tsig.default_algorithm)
     qid = int.from_bytes(unsigned[:2], "big")
     template = TSIG(ANY, dns.rdatatype.TSIG, key.algorithm, 0, 300, b"", qid, 0, b"")
     signed, _ = dns.tsig.sign(unsigned, key, template, int(time.time()))

@@ -12,12 +12,12 @@ A server that answers IXFR with a full transfer (RFC 1995 §4) is handled the sa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import dns.name
 import dns.rdata
 
 from ...dnswire import NS, SOA, Record, relative_to, soa_serial, to_rdata
+from ...model.resource import Resource
 
 
 @dataclass
@@ -26,7 +26,7 @@ class RRset:
     rdtype: int
     wires: list[bytes]  # uncompressed rdata as the server sent it
     _rdatas: list[dns.rdata.Rdata] | None = field(default=None, repr=False, compare=False)
-    resource: Any = field(default=None, repr=False, compare=False)  # what the provider made of it
+    resource: Resource | None = field(default=None, repr=False, compare=False)  # what the provider made of it
 
     def changed(self) -> None:
         self._rdatas = self.resource = None

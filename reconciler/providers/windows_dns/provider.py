@@ -17,6 +17,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from ... import dnswire
 from ...model import dns as m
 from ...model.resource import Resource
 from ..base import BaseProvider, ChangeResult, LiveState, Progress, ProviderError, Scope, Unmanaged, no_progress
@@ -101,13 +102,13 @@ class WindowsDnsProvider(BaseProvider):
         replaced: dict[str, Resource] = {}
         for name, qname in questions.items():
             answer = answers[(qname, dns.rdatatype.TXT)]
-            if answer.error or answer.rcode != dns.rcode.NOERROR or not answer.authoritative or not answer.rdatas:
+            if answer.error or answer.rcode != dns.rcode.NOERROR or not answer.authoritative or not answer.wires:
                 raise ProviderError(self.name, (
                     f"cannot read TXT {m.absolute_name(name, zone)} over DNS from {server} ({answer.status}"
                     f"{'' if answer.authoritative or answer.error else ', not authoritative'}); the cmdlet may "
                     "show only the first string of a multi-string TXT (windows-dns.md §3.1), so the provider "
                     "does not guess: check dns_server"))
-            replaced[name] = records.with_dns_txt(by_name[name], [list(rd.strings) for rd in answer.rdatas])
+            replaced[name] = records.with_dns_txt(by_name[name], [dnswire.txt_strings(w) for w in answer.wires])
         return [replaced.get(r.key[1], r) if r.key[2] == "TXT" else r for r in read.resources]
 
     # --------------------------------------------------------------------------------------- check
