@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,17 @@ def _now() -> str:
 
 def object_id(obj_type: str, oid: int) -> dict[str, str]:
     return {"object": obj_type, "id": id_to_str(oid)}
+
+
+def _clean_set(values: Any, sanitize: Callable[[Any], str | None], path: str, problem: str) -> dict[str, bool]:
+    """A JMAP set property (``{value: true}``) from a list, each value sanitised as the server does."""
+    out: dict[str, bool] = {}
+    for value in values:
+        clean = sanitize(value)
+        if clean is None:
+            raise _bad_patch(path, problem)
+        out[clean] = True
+    return out
 
 
 def _bad_patch(path: str, message: str = "Invalid property") -> SetErr:
@@ -599,13 +611,7 @@ def _clean(obj_type: str, prop: str, value: Any, path: str) -> Any:
             raise _bad_patch(path, "Invalid email local part")
         return out
     if prop == "aliases" and obj_type == "Domain":
-        names = {}
-        for alias in value:
-            clean = sanitize_domain(alias)
-            if clean is None:
-                raise _bad_patch(path, "Invalid domain name")
-            names[clean] = True
-        return names
+        return _clean_set(value, sanitize_domain, path, "Invalid domain name")
     if prop == "aliases":
         out_list = {}
         for key, alias in value.items():
@@ -619,13 +625,7 @@ def _clean(obj_type: str, prop: str, value: Any, path: str) -> Any:
                                             "description": alias.get("description")}
         return out_list
     if prop == "recipients":
-        out_map = {}
-        for addr in value:
-            clean = sanitize_email(addr)
-            if clean is None:
-                raise _bad_patch(path, "Invalid email address")
-            out_map[clean] = True
-        return out_map
+        return _clean_set(value, sanitize_email, path, "Invalid email address")
     if prop == "quotas":
         for key, amount in value.items():
             if key not in STORAGE_QUOTAS:
